@@ -1,0 +1,73 @@
+// The read-model store port. Projections write documents and sorted indexes through it; queries read
+// them. Two adapters (memory-views.ts, redis-views.ts) and one contract suite
+// (tests/contract/view-store.contract.ts) prove both.
+import type { Position } from '../events/store.js';
+
+/** A read-model document: plain JSON. */
+export type Doc = Record<string, unknown>;
+
+/** Membership of a document in a sorted index. Scores are unique per index (we use log positions). */
+export interface IndexEntry {
+  index: string;
+  score: number;
+}
+
+export type ViewOp =
+  | { op: 'put'; collection: string; id: string; doc: Doc }
+  | { op: 'delete'; collection: string; id: string }
+  | { op: 'index'; index: string; id: string; score: number }
+  | { op: 'unindex'; index: string; id: string };
+
+export interface RangeOptions {
+  /** Largest page. */
+  limit: number;
+  /** Cursor: only members with a score strictly below this one (pages run newest first). */
+  below?: number;
+}
+
+export interface IndexMember {
+  id: string;
+  score: number;
+}
+
+/** Proof that the caller is the active projector; commits with a lost lease are refused. */
+export interface Lease {
+  name: string;
+  owner: string;
+}
+
+export interface ViewStore {
+  get(collection: string, id: string): Promise<Doc | undefined>;
+  getMany(collection: string, ids: readonly string[]): Promise<(Doc | undefined)[]>;
+  /** Members of an index, highest score first. */
+  range(index: string, options: RangeOptions): Promise<IndexMember[]>;
+  count(index: string): Promise<number>;
+
+  /**
+   * Apply the ops and move the projection's checkpoint to `checkpoint`, all or nothing. When `lease`
+   * is given, the commit is refused with LeaseLostError unless that owner still holds it (fencing a
+   * projector that paused past its lease).
+   */
+  commit(projection: string, ops: readonly ViewOp[], checkpoint: Position, lease?: Lease): Promise<void>;
+  /** Last committed position of a projection and the projection version it was built with. */
+  checkpoint(projection: string): Promise<{ position: Position; version: number } | undefined>;
+  /** Record the version a projection's data is built with (set on reset, before rebuilding). */
+  setVersion(projection: string, version: number): Promise<void>;
+  /** Delete everything a projection wrote: documents of `collections`, indexes named `<prefix>*`, checkpoint. */
+  reset(projection: string, collections: readonly string[], indexPrefixes: readonly string[]): Promise<void>;
+
+  /** Take or extend a lease for `ttlMs`. True when `owner` holds it afterwards. */
+  acquireLease(lease: Lease, ttlMs: number): Promise<boolean>;
+  releaseLease(lease: Lease): Promise<void>;
+
+  /** True when the backing store answers. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError';
+  constructor(readonly lease: Lease) {
+    super(`lease ${lease.name} is no longer held by ${lease.owner}`);
+  }
+}
