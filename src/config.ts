@@ -1,0 +1,275 @@
+// Environment → typed, validated configuration (DESIGN §7). Read once at start-up by the
+// composition root; a bad value stops start-up with one message that names every bad variable,
+// so an operator fixes the environment in one pass instead of one restart per mistake.
+import * as v from 'valibot';
+import { LOG_LEVELS, type LogLevel } from './log.js';
+
+export const ROLES = ['edge', 'projector', 'executor', 'worker'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const PLAN_APPROVAL_TIMEOUT_ACTIONS = ['expire', 'approve'] as const;
+export type PlanApprovalTimeoutAction = (typeof PLAN_APPROVAL_TIMEOUT_ACTIONS)[number];
+
+/** Which event store adapter to build, and what it needs to connect. */
+export type EventStoreConfig =
+  /** Embedded adapter. `path` is a file path (relative to the working directory) or ':memory:'. */
+  | { kind: 'sqlite'; path: string }
+  /** KurrentDB / EventStoreDB gRPC client connection string, passed through as given (esdb → kurrentdb). */
+  | { kind: 'kurrentdb'; connectionString: string };
+
+/** Present only when a model is configured; absent means the heuristic planner and no agent runs. */
+export interface OpenAiConfig {
+  /** Undefined when OPENAI_BASE_URL points at a server that needs no key (a local model). */
+  apiKey: string | undefined;
+  /** Undefined means the OpenAI default endpoint. */
+  baseUrl: string | undefined;
+  model: string;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  eventStore: EventStoreConfig;
+  /** Undefined: embedded in-process read models, rebuilt from the log at start. */
+  redisUrl: string | undefined;
+  /** Undefined: embedded in-process bus and job queue. */
+  natsUrl: string | undefined;
+  openai: OpenAiConfig | undefined;
+  planApprovalTimeoutS: number;
+  planApprovalTimeoutAction: PlanApprovalTimeoutAction;
+  /** Undefined only when HOST is loopback (then the API runs without auth). */
+  authSecret: string | undefined;
+  /** Deduplicated, in ROLES order; `all` expands to every role. */
+  roles: readonly Role[];
+  maxBodyBytes: number;
+  shutdownTimeoutMs: number;
+  logLevel: LogLevel;
+}
+
+export const DEFAULT_OPENAI_MODEL = 'gpt-4o-mini';
+
+export interface ConfigProblem {
+  variable: string;
+  problem: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly ConfigProblem[]) {
+    super(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+        problems.map(({ variable, problem }) => `  ${variable}: ${problem}`).join('\n'),
+    );
+  }
+}
+
+/** Loopback hosts need no AUTH_SECRET: nothing off this machine can reach them. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  return bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const result = v.safeParse(envSchema, readEnv(env));
+  if (!result.success) {
+    throw new ConfigError(
+      result.issues.map((issue) => ({
+        variable: String(issue.path?.[0]?.key ?? 'environment'),
+        problem: issue.message,
+      })),
+    );
+  }
+  const e = result.output;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    eventStore: e.EVENTSTORE_URL,
+    redisUrl: e.REDIS_URL,
+    natsUrl: e.NATS_URL,
+    openai:
+      e.OPENAI_API_KEY !== undefined || e.OPENAI_BASE_URL !== undefined
+        ? { apiKey: e.OPENAI_API_KEY, baseUrl: e.OPENAI_BASE_URL, model: e.OPENAI_MODEL ?? DEFAULT_OPENAI_MODEL }
+        : undefined,
+    planApprovalTimeoutS: e.PLAN_APPROVAL_TIMEOUT_S,
+    planApprovalTimeoutAction: e.PLAN_APPROVAL_TIMEOUT_ACTION,
+    authSecret: e.AUTH_SECRET,
+    roles: e.ROLES,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** The config as it is safe to log at start-up: secrets and URL credentials masked. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  return {
+    ...config,
+    eventStore:
+      config.eventStore.kind === 'sqlite'
+        ? config.eventStore
+        : { kind: config.eventStore.kind, connectionString: maskCredentials(config.eventStore.connectionString) },
+    redisUrl: config.redisUrl && maskCredentials(config.redisUrl),
+    natsUrl: config.natsUrl && maskCredentials(config.natsUrl),
+    openai: config.openai && { ...config.openai, apiKey: config.openai.apiKey && '***' },
+    authSecret: config.authSecret && '***',
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// One parser per variable. Each turns the raw string into its value or one sentence saying what
+// was expected and what was got, so every bad variable yields exactly one line in the error.
+
+type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const bad = (problem: string): Parsed<never> => ({ ok: false, problem });
+
+/** A string variable run through `parse`; the value (or the default, a raw string too) is parsed alike. */
+function envVar<T>(parse: (raw: string) => Parsed<T>) {
+  return v.pipe(
+    v.string(),
+    v.rawTransform<string, T>(({ dataset, addIssue, NEVER }) => {
+      const parsed = parse(dataset.value);
+      if (parsed.ok) return parsed.value;
+      addIssue({ message: parsed.problem });
+      return NEVER;
+    }),
+  );
+}
+
+function integerIn(min: number, max: number, expected: string) {
+  return (raw: string): Parsed<number> => {
+    const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+    return n >= min && n <= max ? ok(n) : bad(`expected ${expected}, got '${raw}'`);
+  };
+}
+
+function oneOf<const T extends string>(options: readonly T[]) {
+  return (raw: string): Parsed<T> => {
+    // Case-insensitive: `LOG_LEVEL=INFO` is an obvious intent, not a mistake worth a failed start.
+    const wanted = raw.toLowerCase();
+    const found = options.find((option) => option === wanted);
+    return found !== undefined ? ok(found) : bad(`expected one of ${options.join(', ')}, got '${raw}'`);
+  };
+}
+
+function urlWithScheme(schemes: readonly string[]) {
+  const expected = `expected a ${schemes.map((s) => `${s}//`).join(' or ')} URL`;
+  return (raw: string): Parsed<string> => {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      return bad(`${expected}, got '${maskCredentials(raw)}'`);
+    }
+    if (!schemes.includes(url.protocol) || url.hostname === '') {
+      return bad(`${expected}, got '${maskCredentials(raw)}'`);
+    }
+    return ok(raw);
+  };
+}
+
+function parseHost(raw: string): Parsed<string> {
+  // A hostname, an IPv4 address or an IPv6 address (bracketed or not); catches `http://…` and typos with spaces.
+  return /^[A-Za-z0-9._:%[\]-]+$/.test(raw) ? ok(raw) : bad(`expected a hostname or IP address, got '${raw}'`);
+}
+
+const KURRENT_SCHEME = /^(kurrentdb|kurrent|kdb|esdb)(\+discover)?:\/\/[^\s/?#]+/i;
+
+function parseEventStoreUrl(raw: string): Parsed<EventStoreConfig> {
+  if (raw.startsWith('sqlite:')) {
+    // `sqlite:<path>`; also `sqlite://<path>` (so `sqlite:///abs/file.db` is an absolute path).
+    const rest = raw.slice('sqlite:'.length);
+    const path = rest.startsWith('//') ? rest.slice(2) : rest;
+    return path === '' ? bad(`expected a file path after 'sqlite:', got '${raw}'`) : ok({ kind: 'sqlite', path });
+  }
+  if (KURRENT_SCHEME.test(raw)) {
+    // The client still accepts esdb:// but warns on every connect that it is deprecated: rewrite it once here.
+    const connectionString = raw.replace(/^esdb/i, 'kurrentdb');
+    return ok({ kind: 'kurrentdb', connectionString });
+  }
+  return bad(
+    `expected sqlite:<path>, sqlite::memory:, kurrentdb://…, kurrentdb+discover://…, esdb://… or esdb+discover://…, ` +
+      `got '${maskCredentials(raw)}'`,
+  );
+}
+
+function parseRoles(raw: string): Parsed<readonly Role[]> {
+  const items = raw
+    .split(',')
+    .map((item) => item.trim().toLowerCase())
+    .filter((item) => item !== '');
+  const unknown = items.filter((item) => item !== 'all' && !(ROLES as readonly string[]).includes(item));
+  if (items.length === 0 || unknown.length > 0) {
+    const which = unknown.length > 0 ? ` (unknown: ${unknown.join(', ')})` : '';
+    return bad(`expected 'all' or a comma-separated list of ${ROLES.join(', ')}, got '${raw}'${which}`);
+  }
+  return ok(ROLES.filter((role) => items.includes('all') || items.includes(role)));
+}
+
+function parseAuthSecret(raw: string): Parsed<string> {
+  // Never echo a secret into an error message (it ends up in logs); its length is enough to act on.
+  return raw.length >= 16 ? ok(raw) : bad(`expected at least 16 characters, got ${raw.length}`);
+}
+
+const anyText = (raw: string): Parsed<string> => ok(raw);
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+const envSchema = v.pipe(
+  v.object({
+    PORT: v.optional(envVar(integerIn(1, 65_535, 'an integer 1-65535')), '8080'),
+    HOST: v.optional(envVar(parseHost), '127.0.0.1'),
+    EVENTSTORE_URL: v.optional(envVar(parseEventStoreUrl), 'sqlite:./data/planline.db'),
+    REDIS_URL: v.optional(envVar(urlWithScheme(['redis:', 'rediss:']))),
+    NATS_URL: v.optional(envVar(urlWithScheme(['nats:']))),
+    OPENAI_API_KEY: v.optional(envVar(anyText)),
+    OPENAI_BASE_URL: v.optional(envVar(urlWithScheme(['http:', 'https:']))),
+    OPENAI_MODEL: v.optional(envVar(anyText)),
+    PLAN_APPROVAL_TIMEOUT_S: v.optional(envVar(integerIn(1, MAX_SAFE, 'a positive integer (seconds)')), '300'),
+    PLAN_APPROVAL_TIMEOUT_ACTION: v.optional(envVar(oneOf(PLAN_APPROVAL_TIMEOUT_ACTIONS)), 'expire'),
+    AUTH_SECRET: v.optional(envVar(parseAuthSecret)),
+    ROLES: v.optional(envVar(parseRoles), 'all'),
+    MAX_BODY_BYTES: v.optional(envVar(integerIn(1, MAX_SAFE, 'a positive integer (bytes)')), '1048576'),
+    SHUTDOWN_TIMEOUT_MS: v.optional(envVar(integerIn(1, MAX_SAFE, 'a positive integer (milliseconds)')), '10000'),
+    LOG_LEVEL: v.optional(envVar(oneOf(LOG_LEVELS)), 'info'),
+  }),
+  // Rules across variables run even when unrelated variables are bad, so their problems are reported together.
+  v.forward(
+    v.partialCheck(
+      [['HOST'], ['AUTH_SECRET']],
+      (input) => input.AUTH_SECRET !== undefined || isLoopbackHost(input.HOST),
+      (issue) =>
+        `required when HOST is not a loopback address (127.0.0.1, ::1, localhost); HOST is '${String(
+          (issue.input as { HOST?: unknown }).HOST,
+        )}'`,
+    ),
+    ['AUTH_SECRET'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['OPENAI_MODEL'], ['OPENAI_API_KEY'], ['OPENAI_BASE_URL']],
+      (input) =>
+        input.OPENAI_MODEL === undefined || input.OPENAI_API_KEY !== undefined || input.OPENAI_BASE_URL !== undefined,
+      'set, but neither OPENAI_API_KEY nor OPENAI_BASE_URL is, so no model would be used',
+    ),
+    ['OPENAI_MODEL'],
+  ),
+);
+
+type EnvName = keyof v.InferInput<typeof envSchema>;
+const ENV_NAMES = Object.keys(envSchema.entries) as EnvName[];
+
+/** Only our variables, with empty strings treated as unset (`FOO=` in a .env file means "not set"). */
+function readEnv(env: NodeJS.ProcessEnv): Partial<Record<EnvName, string>> {
+  const picked: Partial<Record<EnvName, string>> = {};
+  for (const name of ENV_NAMES) {
+    const value = env[name];
+    if (value !== undefined && value !== '') picked[name] = value;
+  }
+  return picked;
+}
+
+/** `scheme://user:secret@host` → `scheme://***@host`: URLs in errors and logs must not leak credentials. */
+function maskCredentials(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/?#]*@/i, '$1***@');
+}

@@ -1,0 +1,285 @@
+import { describe, expect, it, vi } from 'vitest';
+import { ConfigError, describeConfig, isLoopbackHost, loadConfig } from '../../src/config.js';
+
+/** The problems of a config that must fail, as `VARIABLE: problem` lines. */
+function problemsOf(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems.map(({ variable, problem }) => `${variable}: ${problem}`);
+  }
+  throw new Error(`expected ${JSON.stringify(env)} to be rejected`);
+}
+
+const SECRET = 'a-secret-of-sixteen+';
+const OWN_VARIABLES = [
+  'PORT', 'HOST', 'EVENTSTORE_URL', 'REDIS_URL', 'NATS_URL', 'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'OPENAI_MODEL',
+  'PLAN_APPROVAL_TIMEOUT_S', 'PLAN_APPROVAL_TIMEOUT_ACTION', 'AUTH_SECRET', 'ROLES', 'MAX_BODY_BYTES',
+  'SHUTDOWN_TIMEOUT_MS', 'LOG_LEVEL',
+];
+
+describe('loadConfig', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    expect(loadConfig({})).toEqual({
+      port: 8080,
+      host: '127.0.0.1',
+      eventStore: { kind: 'sqlite', path: './data/planline.db' },
+      redisUrl: undefined,
+      natsUrl: undefined,
+      openai: undefined,
+      planApprovalTimeoutS: 300,
+      planApprovalTimeoutAction: 'expire',
+      authSecret: undefined,
+      roles: ['edge', 'projector', 'executor', 'worker'],
+      maxBodyBytes: 1_048_576,
+      shutdownTimeoutMs: 10_000,
+      logLevel: 'info',
+    });
+  });
+
+  it('treats empty strings as unset', () => {
+    const empty = Object.fromEntries(OWN_VARIABLES.map((name) => [name, '']));
+    expect(loadConfig(empty)).toEqual(loadConfig({}));
+  });
+
+  it('ignores variables it does not own', () => {
+    expect(loadConfig({ PATH: '/usr/bin', HOME: '/root' })).toEqual(loadConfig({}));
+  });
+
+  it('reads every variable when set', () => {
+    const config = loadConfig({
+      PORT: '9000',
+      HOST: '0.0.0.0',
+      EVENTSTORE_URL: 'kurrentdb://127.0.0.1:2113?tls=false',
+      REDIS_URL: 'redis://127.0.0.1:6379/2',
+      NATS_URL: 'nats://127.0.0.1:4222',
+      OPENAI_API_KEY: 'sk-test',
+      OPENAI_BASE_URL: 'https://llm.example.com/v1',
+      OPENAI_MODEL: 'gpt-4.1',
+      PLAN_APPROVAL_TIMEOUT_S: '60',
+      PLAN_APPROVAL_TIMEOUT_ACTION: 'approve',
+      AUTH_SECRET: SECRET,
+      ROLES: 'worker,edge',
+      MAX_BODY_BYTES: '2048',
+      SHUTDOWN_TIMEOUT_MS: '500',
+      LOG_LEVEL: 'debug',
+    });
+    expect(config).toEqual({
+      port: 9000,
+      host: '0.0.0.0',
+      eventStore: { kind: 'kurrentdb', connectionString: 'kurrentdb://127.0.0.1:2113?tls=false' },
+      redisUrl: 'redis://127.0.0.1:6379/2',
+      natsUrl: 'nats://127.0.0.1:4222',
+      openai: { apiKey: 'sk-test', baseUrl: 'https://llm.example.com/v1', model: 'gpt-4.1' },
+      planApprovalTimeoutS: 60,
+      planApprovalTimeoutAction: 'approve',
+      authSecret: SECRET,
+      roles: ['edge', 'worker'],
+      maxBodyBytes: 2048,
+      shutdownTimeoutMs: 500,
+      logLevel: 'debug',
+    });
+  });
+
+  describe('names each bad value and why', () => {
+    it.each([
+      [{ PORT: 'abc' }, "PORT: expected an integer 1-65535, got 'abc'"],
+      [{ PORT: '0' }, "PORT: expected an integer 1-65535, got '0'"],
+      [{ PORT: '65536' }, "PORT: expected an integer 1-65535, got '65536'"],
+      [{ PORT: '80.5' }, "PORT: expected an integer 1-65535, got '80.5'"],
+      [{ PORT: ' 80' }, "PORT: expected an integer 1-65535, got ' 80'"],
+      [{ HOST: 'http://0.0.0.0' }, "HOST: expected a hostname or IP address, got 'http://0.0.0.0'"],
+      [{ EVENTSTORE_URL: './data/x.db' }, "EVENTSTORE_URL: expected sqlite:<path>, sqlite::memory:, kurrentdb://"],
+      [{ EVENTSTORE_URL: 'postgres://db' }, "got 'postgres://db'"],
+      [{ EVENTSTORE_URL: 'sqlite:' }, "EVENTSTORE_URL: expected a file path after 'sqlite:', got 'sqlite:'"],
+      [{ EVENTSTORE_URL: 'kurrentdb://' }, 'EVENTSTORE_URL: expected sqlite:<path>'],
+      [{ REDIS_URL: 'localhost:6379' }, "REDIS_URL: expected a redis:// or rediss:// URL, got 'localhost:6379'"],
+      [{ REDIS_URL: 'http://cache:6379' }, "REDIS_URL: expected a redis:// or rediss:// URL, got 'http://cache:6379'"],
+      [{ NATS_URL: 'redis://bus:4222' }, "NATS_URL: expected a nats:// URL, got 'redis://bus:4222'"],
+      [{ OPENAI_BASE_URL: 'not a url' }, "OPENAI_BASE_URL: expected a http:// or https:// URL, got 'not a url'"],
+      [{ PLAN_APPROVAL_TIMEOUT_S: '0' }, "PLAN_APPROVAL_TIMEOUT_S: expected a positive integer (seconds), got '0'"],
+      [{ PLAN_APPROVAL_TIMEOUT_S: '-5' }, "PLAN_APPROVAL_TIMEOUT_S: expected a positive integer (seconds), got '-5'"],
+      [{ PLAN_APPROVAL_TIMEOUT_ACTION: 'reject' }, "PLAN_APPROVAL_TIMEOUT_ACTION: expected one of expire, approve, got 'reject'"],
+      [{ ROLES: 'edge,cook' }, "ROLES: expected 'all' or a comma-separated list of edge, projector, executor, worker, got 'edge,cook' (unknown: cook)"],
+      [{ ROLES: ',' }, "ROLES: expected 'all' or a comma-separated list"],
+      [{ MAX_BODY_BYTES: '1MB' }, "MAX_BODY_BYTES: expected a positive integer (bytes), got '1MB'"],
+      [{ SHUTDOWN_TIMEOUT_MS: '1e4' }, "SHUTDOWN_TIMEOUT_MS: expected a positive integer (milliseconds), got '1e4'"],
+      [{ LOG_LEVEL: 'verbose' }, "LOG_LEVEL: expected one of debug, info, warn, error, got 'verbose'"],
+      [{ OPENAI_MODEL: 'gpt-4.1' }, 'OPENAI_MODEL: set, but neither OPENAI_API_KEY nor OPENAI_BASE_URL is'],
+    ] as Array<[NodeJS.ProcessEnv, string]>)('%j', (env, expected) => {
+      const problems = problemsOf(env);
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toContain(expected);
+    });
+  });
+
+  it('reports several bad values together, in one message', () => {
+    const env = { PORT: 'abc', REDIS_URL: 'http://x', LOG_LEVEL: 'loud', HOST: '0.0.0.0' };
+    expect(problemsOf(env)).toEqual([
+      "PORT: expected an integer 1-65535, got 'abc'",
+      "REDIS_URL: expected a redis:// or rediss:// URL, got 'http://x'",
+      "LOG_LEVEL: expected one of debug, info, warn, error, got 'loud'",
+      "AUTH_SECRET: required when HOST is not a loopback address (127.0.0.1, ::1, localhost); HOST is '0.0.0.0'",
+    ]);
+    expect(() => loadConfig(env)).toThrow(/Invalid configuration \(4 problems\):\n {2}PORT: .*\n {2}REDIS_URL: .*\n {2}LOG_LEVEL: .*\n {2}AUTH_SECRET: /);
+  });
+
+  it('never echoes secrets or URL credentials in errors', () => {
+    const message = (() => {
+      try {
+        loadConfig({ AUTH_SECRET: 'short-secret', REDIS_URL: 'http://user:hunter2@cache:6379' });
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return '';
+    })();
+    expect(message).toContain('AUTH_SECRET: expected at least 16 characters, got 12');
+    expect(message).toContain("got 'http://***@cache:6379'");
+    expect(message).not.toContain('short-secret');
+    expect(message).not.toContain('hunter2');
+  });
+
+  describe('AUTH_SECRET', () => {
+    it.each(['127.0.0.1', '::1', '[::1]', 'localhost', '127.0.0.53'])('is optional on loopback host %s', (HOST) => {
+      expect(loadConfig({ HOST }).authSecret).toBeUndefined();
+    });
+
+    it.each(['0.0.0.0', '::', '10.1.2.3', 'planline.internal'])('is required on non-loopback host %s', (HOST) => {
+      expect(problemsOf({ HOST })).toEqual([
+        `AUTH_SECRET: required when HOST is not a loopback address (127.0.0.1, ::1, localhost); HOST is '${HOST}'`,
+      ]);
+    });
+
+    it('is accepted at 16 characters or more, on any host', () => {
+      expect(loadConfig({ HOST: '0.0.0.0', AUTH_SECRET: 'x'.repeat(16) }).authSecret).toBe('x'.repeat(16));
+      expect(loadConfig({ AUTH_SECRET: SECRET }).authSecret).toBe(SECRET);
+    });
+
+    it('is too short below 16 characters, even on loopback', () => {
+      expect(problemsOf({ AUTH_SECRET: 'x'.repeat(15) })).toEqual(['AUTH_SECRET: expected at least 16 characters, got 15']);
+    });
+
+    it('reports only its length when both too short and on a public host', () => {
+      expect(problemsOf({ HOST: '0.0.0.0', AUTH_SECRET: 'short' })).toEqual([
+        'AUTH_SECRET: expected at least 16 characters, got 5',
+      ]);
+    });
+
+    it('an empty secret counts as unset', () => {
+      expect(problemsOf({ HOST: '0.0.0.0', AUTH_SECRET: '' })[0]).toMatch(/^AUTH_SECRET: required when HOST/);
+    });
+  });
+
+  describe('EVENTSTORE_URL', () => {
+    it.each([
+      ['sqlite:./data/planline.db', { kind: 'sqlite', path: './data/planline.db' }],
+      ['sqlite:/var/lib/planline/log.db', { kind: 'sqlite', path: '/var/lib/planline/log.db' }],
+      ['sqlite:///var/lib/planline/log.db', { kind: 'sqlite', path: '/var/lib/planline/log.db' }],
+      ['sqlite:relative.db', { kind: 'sqlite', path: 'relative.db' }],
+      ['sqlite::memory:', { kind: 'sqlite', path: ':memory:' }],
+      ['kurrentdb://localhost:2113?tls=false', { kind: 'kurrentdb', connectionString: 'kurrentdb://localhost:2113?tls=false' }],
+      [
+        'kurrentdb+discover://admin:changeit@a:2113,b:2113?tls=true',
+        { kind: 'kurrentdb', connectionString: 'kurrentdb+discover://admin:changeit@a:2113,b:2113?tls=true' },
+      ],
+      // esdb is the deprecated spelling of the same thing: normalised so the client does not warn.
+      ['esdb://localhost:2113?tls=false', { kind: 'kurrentdb', connectionString: 'kurrentdb://localhost:2113?tls=false' }],
+      ['esdb+discover://cluster.dns:2113', { kind: 'kurrentdb', connectionString: 'kurrentdb+discover://cluster.dns:2113' }],
+    ])('%s', (EVENTSTORE_URL, eventStore) => {
+      expect(loadConfig({ EVENTSTORE_URL }).eventStore).toEqual(eventStore);
+    });
+  });
+
+  describe('REDIS_URL and NATS_URL', () => {
+    it('accept redis://, rediss:// and nats:// URLs as given', () => {
+      expect(loadConfig({ REDIS_URL: 'rediss://:pw@cache.example:6380/1' }).redisUrl).toBe('rediss://:pw@cache.example:6380/1');
+      expect(loadConfig({ NATS_URL: 'nats://user:pw@bus:4222' }).natsUrl).toBe('nats://user:pw@bus:4222');
+    });
+  });
+
+  describe('OPENAI_*', () => {
+    it('is absent without a key or base URL (heuristic planner)', () => {
+      expect(loadConfig({}).openai).toBeUndefined();
+    });
+
+    it('defaults the model when a key is set', () => {
+      expect(loadConfig({ OPENAI_API_KEY: 'sk-1' }).openai).toEqual({ apiKey: 'sk-1', baseUrl: undefined, model: 'gpt-4o-mini' });
+    });
+
+    it('allows a keyless base URL (a local OpenAI-compatible server)', () => {
+      expect(loadConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1', OPENAI_MODEL: 'qwen' }).openai).toEqual({
+        apiKey: undefined,
+        baseUrl: 'http://127.0.0.1:11434/v1',
+        model: 'qwen',
+      });
+    });
+  });
+
+  describe('ROLES', () => {
+    it.each([
+      ['all', ['edge', 'projector', 'executor', 'worker']],
+      ['ALL', ['edge', 'projector', 'executor', 'worker']],
+      ['worker', ['worker']],
+      [' worker , edge,edge, ', ['edge', 'worker']],
+      ['edge,all', ['edge', 'projector', 'executor', 'worker']],
+    ])('%j', (ROLES, roles) => {
+      expect(loadConfig({ ROLES }).roles).toEqual(roles);
+    });
+  });
+
+  it('accepts enum values in any case', () => {
+    const config = loadConfig({ LOG_LEVEL: 'WARN', PLAN_APPROVAL_TIMEOUT_ACTION: 'Approve' });
+    expect(config.logLevel).toBe('warn');
+    expect(config.planApprovalTimeoutAction).toBe('approve');
+  });
+
+  it('reads process.env by default', () => {
+    // Blank out our variables first: whatever the machine running the tests has set must not leak in.
+    for (const name of OWN_VARIABLES) vi.stubEnv(name, '');
+    vi.stubEnv('PORT', '9123');
+    try {
+      expect(loadConfig().port).toBe(9123);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+});
+
+describe('isLoopbackHost', () => {
+  it.each([
+    ['127.0.0.1', true],
+    ['127.1.2.3', true],
+    ['::1', true],
+    ['[::1]', true],
+    ['localhost', true],
+    ['0.0.0.0', false],
+    ['::', false],
+    ['localhost.example.com', false],
+    ['128.0.0.1', false],
+  ])('%s → %s', (host, loopback) => {
+    expect(isLoopbackHost(host)).toBe(loopback);
+  });
+});
+
+describe('describeConfig', () => {
+  it('masks secrets and URL credentials so the config can be logged', () => {
+    const config = loadConfig({
+      EVENTSTORE_URL: 'kurrentdb://admin:changeit@db:2113',
+      REDIS_URL: 'redis://:hunter2@cache:6379',
+      NATS_URL: 'nats://bus:4222',
+      OPENAI_API_KEY: 'sk-very-secret',
+      AUTH_SECRET: SECRET,
+    });
+    const shown = JSON.stringify(describeConfig(config));
+    for (const secret of ['changeit', 'hunter2', 'sk-very-secret', SECRET]) expect(shown).not.toContain(secret);
+    expect(describeConfig(config)).toMatchObject({
+      eventStore: { kind: 'kurrentdb', connectionString: 'kurrentdb://***@db:2113' },
+      redisUrl: 'redis://***@cache:6379',
+      natsUrl: 'nats://bus:4222',
+      openai: { apiKey: '***', model: 'gpt-4o-mini' },
+      authSecret: '***',
+      port: 8080,
+    });
+  });
+});
