@@ -1,0 +1,4 @@
+import { memoryViewStore } from '../../src/projections/memory-views.js';
+import { viewStoreContract } from './view-store.contract.js';
+
+viewStoreContract('memory', async () => memoryViewStore());

@@ -1,0 +1,30 @@
+import { Redis } from 'ioredis';
+import { afterAll, describe } from 'vitest';
+import { redisViewStore } from '../../src/projections/redis-views.js';
+import { REDIS_URL, serviceAvailable, uniquePrefix } from '../support/services.js';
+import { viewStoreContract } from './view-store.contract.js';
+
+const redisUp = await serviceAvailable('redis', REDIS_URL);
+const prefix = uniquePrefix('redis-views');
+
+describe.skipIf(!redisUp)('redis view store', () => {
+  let opened = 0;
+  // Each test gets its own namespace under the file's prefix, so tests never see each other's keys.
+  viewStoreContract('redis (argv commits)', async () =>
+    redisViewStore(new Redis(REDIS_URL), { keyPrefix: `${prefix}${opened++}:` }),
+  );
+  viewStoreContract('redis (json commits)', async () =>
+    redisViewStore(new Redis(REDIS_URL), { keyPrefix: `${prefix}${opened++}:`, commitEncoding: 'json' }),
+  );
+
+  afterAll(async () => {
+    const redis = new Redis(REDIS_URL);
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1_000);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== '0');
+    await redis.quit();
+  });
+});

@@ -1,0 +1,341 @@
+// The read-model store contract: every ViewStore adapter runs this same suite.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LeaseLostError, type Doc, type IndexMember, type ViewOp, type ViewStore } from '../../src/projections/views.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const put = (collection: string, id: string, doc: Doc): ViewOp => ({ op: 'put', collection, id, doc });
+const del = (collection: string, id: string): ViewOp => ({ op: 'delete', collection, id });
+const index = (name: string, id: string, score: number): ViewOp => ({ op: 'index', index: name, id, score });
+const unindex = (name: string, id: string): ViewOp => ({ op: 'unindex', index: name, id });
+
+/** Reads a whole index page by page, newest first, the way a paginated query does. */
+async function readAllPages(views: ViewStore, name: string, limit: number): Promise<IndexMember[]> {
+  const all: IndexMember[] = [];
+  let below: number | undefined;
+  for (;;) {
+    const page = await views.range(name, below === undefined ? { limit } : { limit, below });
+    all.push(...page);
+    if (page.length < limit) return all;
+    below = page[page.length - 1]?.score;
+  }
+}
+
+export function viewStoreContract(name: string, open: () => Promise<ViewStore>): void {
+  describe(`ViewStore contract: ${name}`, () => {
+    let views: ViewStore;
+    beforeEach(async () => {
+      views = await open();
+    });
+    afterEach(async () => {
+      await views.close();
+    });
+
+    describe('documents', () => {
+      it('reads nothing before anything is committed', async () => {
+        expect(await views.get('plans', 'p1')).toBeUndefined();
+        expect(await views.getMany('plans', ['p1', 'p2'])).toEqual([undefined, undefined]);
+        expect(await views.getMany('plans', [])).toEqual([]);
+        expect(await views.checkpoint('views')).toBeUndefined();
+      });
+
+      it('puts, overwrites and deletes documents through commit', async () => {
+        await views.commit('views', [put('plans', 'p1', { goal: 'a' }), put('plans', 'p2', { goal: 'b' })], 1);
+        expect(await views.get('plans', 'p1')).toEqual({ goal: 'a' });
+        await views.commit('views', [put('plans', 'p1', { goal: 'a2' }), del('plans', 'p2')], 2);
+        expect(await views.get('plans', 'p1')).toEqual({ goal: 'a2' });
+        expect(await views.get('plans', 'p2')).toBeUndefined();
+        expect(await views.checkpoint('views')).toEqual({ position: 2, version: 0 });
+      });
+
+      it('getMany answers in the order asked, undefined for the missing', async () => {
+        await views.commit('views', [put('plans', 'a', { n: 1 }), put('plans', 'c', { n: 3 }), put('sessions', 'b', { n: 2 })], 1);
+        expect(await views.getMany('plans', ['c', 'b', 'a', 'c'])).toEqual([{ n: 3 }, undefined, { n: 1 }, { n: 3 }]);
+      });
+
+      it('round-trips JSON faithfully and keeps collections apart', async () => {
+        const doc: Doc = {
+          text: 'héllo "quoted" \n ✓ 😀',
+          big: 2 ** 53 - 1,
+          float: 0.1 + 0.2,
+          negative: -42,
+          empty: [],
+          emptyObject: {},
+          nested: { list: [1, 'two', { three: [null, true, false] }] },
+          nothing: null,
+        };
+        const oddId = 'id:with:colons/and spaces*?[x]';
+        await views.commit('views', [put('plans', oddId, doc), put('plans:archive', oddId, { other: true })], 1);
+        expect(await views.get('plans', oddId)).toEqual(doc);
+        expect(await views.get('plans:archive', oddId)).toEqual({ other: true });
+        expect(await views.get('sessions', oddId)).toBeUndefined();
+      });
+
+      it('hands out copies: mutating a read or a committed object does not change the store', async () => {
+        const original: Doc = { list: [1] };
+        await views.commit('views', [put('plans', 'p', original)], 1);
+        (original.list as number[]).push(2);
+        const read = (await views.get('plans', 'p')) as { list: number[] };
+        read.list.push(3);
+        expect(await views.get('plans', 'p')).toEqual({ list: [1] });
+      });
+    });
+
+    describe('indexes', () => {
+      it('ranges newest first (highest score first) with a limit, and counts', async () => {
+        await views.commit('views', [index('plans:all', 'p1', 10), index('plans:all', 'p3', 30), index('plans:all', 'p2', 20)], 1);
+        expect(await views.range('plans:all', { limit: 10 })).toEqual([
+          { id: 'p3', score: 30 },
+          { id: 'p2', score: 20 },
+          { id: 'p1', score: 10 },
+        ]);
+        expect(await views.range('plans:all', { limit: 2 })).toEqual([
+          { id: 'p3', score: 30 },
+          { id: 'p2', score: 20 },
+        ]);
+        expect(await views.count('plans:all')).toBe(3);
+        expect(await views.range('plans:none', { limit: 10 })).toEqual([]);
+        expect(await views.count('plans:none')).toBe(0);
+        expect(await views.range('plans:all', { limit: 0 })).toEqual([]);
+      });
+
+      it('below is an exclusive cursor', async () => {
+        await views.commit('views', [10, 20, 30, 40].map((score) => index('ix', `m${score}`, score)), 1);
+        expect(await views.range('ix', { limit: 10, below: 30 })).toEqual([
+          { id: 'm20', score: 20 },
+          { id: 'm10', score: 10 },
+        ]);
+        expect(await views.range('ix', { limit: 1, below: 35 })).toEqual([{ id: 'm30', score: 30 }]);
+        expect(await views.range('ix', { limit: 10, below: 10 })).toEqual([]);
+        expect(await views.range('ix', { limit: 10, below: 1_000 })).toHaveLength(4);
+      });
+
+      it('re-indexing moves a member, unindexing removes it, unknown members are ignored', async () => {
+        await views.commit('views', [index('ix', 'a', 1), index('ix', 'b', 2)], 1);
+        await views.commit('views', [index('ix', 'a', 3), unindex('ix', 'b'), unindex('ix', 'ghost'), unindex('nowhere', 'x')], 2);
+        expect(await views.range('ix', { limit: 10 })).toEqual([{ id: 'a', score: 3 }]);
+        expect(await views.count('ix')).toBe(1);
+      });
+
+      it('keeps large positions and fractional scores exact', async () => {
+        const big = 2 ** 53 - 2;
+        await views.commit('views', [index('ix', 'big', big), index('ix', 'half', 0.5), index('ix', 'neg', -7)], 1);
+        expect(await views.range('ix', { limit: 10 })).toEqual([
+          { id: 'big', score: big },
+          { id: 'half', score: 0.5 },
+          { id: 'neg', score: -7 },
+        ]);
+        expect(await views.range('ix', { limit: 10, below: big })).toEqual([
+          { id: 'half', score: 0.5 },
+          { id: 'neg', score: -7 },
+        ]);
+      });
+
+      it('pages with a cursor without duplicates or gaps while new members arrive on top', async () => {
+        let position = 0;
+        const commitMembers = async (count: number) => {
+          const ops: ViewOp[] = [];
+          for (let i = 0; i < count; i++) {
+            position++;
+            ops.push(index('feed', `m${position}`, position));
+          }
+          await views.commit('views', ops, position);
+        };
+        await commitMembers(95);
+        const seen: IndexMember[] = [];
+        let below: number | undefined;
+        for (;;) {
+          const page = await views.range('feed', below === undefined ? { limit: 10 } : { limit: 10, below });
+          seen.push(...page);
+          if (page.length < 10) break;
+          below = page[page.length - 1]?.score;
+          await commitMembers(3); // newer members land above the cursor and must not disturb it
+        }
+        expect(seen.map((m) => m.score)).toEqual(Array.from({ length: 95 }, (_, i) => 95 - i));
+        expect(await views.count('feed')).toBe(95 + 3 * 9);
+        const everything = await readAllPages(views, 'feed', 7);
+        expect(new Set(everything.map((m) => m.id)).size).toBe(everything.length);
+        expect(everything).toHaveLength(95 + 3 * 9);
+      });
+    });
+
+    describe('commits and checkpoints', () => {
+      it('ignores an older or equal checkpoint entirely: a replayed commit is a no-op', async () => {
+        await views.commit('views', [put('plans', 'p', { v: 1 }), index('ix', 'p', 1)], 5);
+        await views.commit('views', [put('plans', 'p', { v: 'older' }), put('plans', 'q', { v: 'older' }), index('ix', 'q', 2)], 3);
+        await views.commit('views', [put('plans', 'p', { v: 'replayed' })], 5);
+        expect(await views.get('plans', 'p')).toEqual({ v: 1 });
+        expect(await views.get('plans', 'q')).toBeUndefined();
+        expect(await views.count('ix')).toBe(1);
+        expect(await views.checkpoint('views')).toEqual({ position: 5, version: 0 });
+        await views.commit('views', [put('plans', 'p', { v: 2 })], 6);
+        expect(await views.get('plans', 'p')).toEqual({ v: 2 });
+      });
+
+      it('an empty commit still moves the checkpoint', async () => {
+        await views.commit('views', [], 9);
+        expect(await views.checkpoint('views')).toEqual({ position: 9, version: 0 });
+      });
+
+      it('keeps checkpoints per projection', async () => {
+        await views.commit('views', [], 10);
+        await views.commit('feed', [], 3);
+        expect(await views.checkpoint('views')).toEqual({ position: 10, version: 0 });
+        expect(await views.checkpoint('feed')).toEqual({ position: 3, version: 0 });
+        await views.commit('feed', [put('frames', 'f', { ok: true })], 4); // not fenced by the other's checkpoint
+        expect(await views.get('frames', 'f')).toEqual({ ok: true });
+      });
+
+      it('is all or nothing: a commit with an invalid op applies nothing', async () => {
+        await views.commit('views', [put('plans', 'p', { v: 1 })], 1);
+        const bad: ViewOp[] = [put('plans', 'p', { v: 2 }), put('plans', 'q', { v: 2 }), index('ix', 'q', Number.NaN)];
+        await expect(views.commit('views', bad, 2)).rejects.toThrow();
+        expect(await views.get('plans', 'p')).toEqual({ v: 1 });
+        expect(await views.get('plans', 'q')).toBeUndefined();
+        expect(await views.count('ix')).toBe(0);
+        expect(await views.checkpoint('views')).toEqual({ position: 1, version: 0 });
+      });
+
+      it('applies ops in order within a commit', async () => {
+        await views.commit('views', [put('plans', 'p', { v: 1 }), del('plans', 'p'), put('plans', 'q', { v: 1 }), put('plans', 'q', { v: 2 })], 1);
+        expect(await views.get('plans', 'p')).toBeUndefined();
+        expect(await views.get('plans', 'q')).toEqual({ v: 2 });
+      });
+
+      it('records versions independently of positions', async () => {
+        await views.setVersion('views', 3);
+        expect(await views.checkpoint('views')).toEqual({ position: 0, version: 3 });
+        await views.commit('views', [], 7);
+        expect(await views.checkpoint('views')).toEqual({ position: 7, version: 3 });
+        await views.setVersion('views', 4);
+        expect(await views.checkpoint('views')).toEqual({ position: 7, version: 4 });
+      });
+
+      it('the first commit after setVersion applies even at a low position', async () => {
+        await views.setVersion('views', 1);
+        await views.commit('views', [put('plans', 'p', { v: 1 })], 1);
+        expect(await views.get('plans', 'p')).toEqual({ v: 1 });
+      });
+
+      it('takes a large commit (10,000 ops) atomically', async () => {
+        const ops: ViewOp[] = [];
+        for (let i = 0; i < 5_000; i++) {
+          ops.push(put('plans', `p${i}`, { i, goal: `goal ${i}`, subtasks: [{ id: `s${i}`, deps: [] }] }));
+          ops.push(index('plans:all', `p${i}`, i + 1));
+        }
+        await views.commit('views', ops, 5_000);
+        expect(await views.count('plans:all')).toBe(5_000);
+        expect(await views.get('plans', 'p4999')).toEqual({ i: 4999, goal: 'goal 4999', subtasks: [{ id: 's4999', deps: [] }] });
+        const many = await views.getMany('plans', ['p0', 'p2500', 'missing']);
+        expect(many.map((d) => d?.i)).toEqual([0, 2500, undefined]);
+        expect((await views.range('plans:all', { limit: 1 }))[0]).toEqual({ id: 'p4999', score: 5_000 });
+      });
+    });
+
+    describe('reset', () => {
+      it("removes only that projection's documents, indexes and checkpoint", async () => {
+        await views.setVersion('views', 2);
+        await views.commit('views', [put('plans', 'p', {}), put('sessions', 's', {}), index('plans:all', 'p', 1), index('sessions:all', 's', 1)], 1);
+        await views.setVersion('feed', 5);
+        await views.commit('feed', [put('frames', 'f', {}), index('frames:s1', 'f', 1), index('plansx', 'p', 1)], 1);
+        await views.commit('other', [put('plansArchive', 'p', {}), index('pla', 'p', 1)], 1);
+
+        await views.reset('views', ['plans', 'sessions'], ['plans:', 'sessions:']);
+
+        expect(await views.get('plans', 'p')).toBeUndefined();
+        expect(await views.get('sessions', 's')).toBeUndefined();
+        expect(await views.count('plans:all')).toBe(0);
+        expect(await views.count('sessions:all')).toBe(0);
+        expect(await views.checkpoint('views')).toBeUndefined();
+
+        expect(await views.get('frames', 'f')).toEqual({});
+        expect(await views.count('frames:s1')).toBe(1);
+        expect(await views.count('plansx')).toBe(1); // 'plansx' does not start with 'plans:'
+        expect(await views.get('plansArchive', 'p')).toEqual({});
+        expect(await views.count('pla')).toBe(1);
+        expect(await views.checkpoint('feed')).toEqual({ position: 1, version: 5 });
+        expect(await views.checkpoint('other')).toEqual({ position: 1, version: 0 });
+      });
+
+      it('lets the projection be rebuilt from position 0 and keeps its lease', async () => {
+        const lease = { name: 'projection:views', owner: 'a' };
+        expect(await views.acquireLease(lease, 10_000)).toBe(true);
+        await views.commit('views', [put('plans', 'p', { v: 1 })], 100, lease);
+        await views.reset('views', ['plans'], ['plans:']);
+        await views.setVersion('views', 2);
+        await views.commit('views', [put('plans', 'p', { v: 2 })], 1, lease);
+        expect(await views.get('plans', 'p')).toEqual({ v: 2 });
+        expect(await views.checkpoint('views')).toEqual({ position: 1, version: 2 });
+      });
+
+      it('removes many documents', async () => {
+        const ops: ViewOp[] = [];
+        for (let i = 0; i < 3_000; i++) ops.push(put('plans', `p${i}`, { i }), index(`plans:${i % 3}`, `p${i}`, i + 1));
+        await views.commit('views', ops, 1);
+        await views.reset('views', ['plans'], ['plans:']);
+        expect(await views.getMany('plans', ['p0', 'p1500', 'p2999'])).toEqual([undefined, undefined, undefined]);
+        expect(await views.count('plans:0')).toBe(0);
+      });
+    });
+
+    describe('leases', () => {
+      const lease = (owner: string) => ({ name: 'projection:views', owner });
+
+      it('is exclusive, and extendable by its owner', async () => {
+        expect(await views.acquireLease(lease('a'), 10_000)).toBe(true);
+        expect(await views.acquireLease(lease('b'), 10_000)).toBe(false);
+        expect(await views.acquireLease(lease('a'), 10_000)).toBe(true);
+        expect(await views.acquireLease({ name: 'projection:feed', owner: 'b' }, 10_000)).toBe(true);
+      });
+
+      it('extending pushes the expiry out', async () => {
+        expect(await views.acquireLease(lease('a'), 300)).toBe(true);
+        await sleep(200);
+        expect(await views.acquireLease(lease('a'), 300)).toBe(true);
+        await sleep(200); // 400 ms after the first take: alive only because it was extended
+        expect(await views.acquireLease(lease('b'), 300)).toBe(false);
+      });
+
+      it('expires after its ttl, then another owner can take it', async () => {
+        expect(await views.acquireLease(lease('a'), 100)).toBe(true);
+        await sleep(250);
+        expect(await views.acquireLease(lease('b'), 10_000)).toBe(true);
+        expect(await views.acquireLease(lease('a'), 10_000)).toBe(false);
+      });
+
+      it('is released only by its owner', async () => {
+        expect(await views.acquireLease(lease('a'), 10_000)).toBe(true);
+        await views.releaseLease(lease('b'));
+        expect(await views.acquireLease(lease('b'), 10_000)).toBe(false);
+        await views.releaseLease(lease('a'));
+        expect(await views.acquireLease(lease('b'), 10_000)).toBe(true);
+        await views.releaseLease(lease('a')); // releasing what one does not hold is a harmless no-op
+        expect(await views.acquireLease(lease('a'), 10_000)).toBe(false);
+      });
+
+      it('fences commits: only the holder commits, a lapsed holder gets LeaseLostError', async () => {
+        expect(await views.acquireLease(lease('a'), 150)).toBe(true);
+        await views.commit('views', [put('plans', 'p', { by: 'a' })], 1, lease('a'));
+        await expect(views.commit('views', [put('plans', 'p', { by: 'b' })], 2, lease('b'))).rejects.toBeInstanceOf(LeaseLostError);
+
+        await sleep(300); // a paused past its lease…
+        expect(await views.acquireLease(lease('b'), 10_000)).toBe(true);
+        await views.commit('views', [put('plans', 'p', { by: 'b' })], 2, lease('b'));
+        const refused = views.commit('views', [put('plans', 'p', { by: 'a, late' })], 3, lease('a'));
+        await expect(refused).rejects.toBeInstanceOf(LeaseLostError);
+        await expect(refused).rejects.toMatchObject({ lease: lease('a') });
+        expect(await views.get('plans', 'p')).toEqual({ by: 'b' });
+        expect(await views.checkpoint('views')).toEqual({ position: 2, version: 0 });
+      });
+
+      it('refuses a commit whose lease was never taken', async () => {
+        await expect(views.commit('views', [put('plans', 'p', {})], 1, lease('nobody'))).rejects.toBeInstanceOf(LeaseLostError);
+        expect(await views.get('plans', 'p')).toBeUndefined();
+      });
+    });
+
+    it('answers ping', async () => {
+      expect(await views.ping()).toBe(true);
+    });
+  });
+}
