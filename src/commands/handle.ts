@@ -1,0 +1,226 @@
+// Command handling: load → decide → append, for one stream at a time.
+//  - Idempotent: events carry the command id; a command already in the stream returns its original
+//    result, and event ids derive from the command id, so even a retried append writes nothing twice.
+//  - Optimistic: the append names the revision the decision was made on; a conflict reloads and
+//    decides again, a bounded number of times. If-Match pins the revision instead (412 on mismatch).
+//  - Cached: folded states stay in an LRU keyed by stream, so a hot aggregate is not re-read per
+//    command; a stale entry (another process appended) shows up as a conflict and is reloaded.
+//  - Serialized per stream within this process, so concurrent commands on one plan queue instead of
+//    racing to conflicts.
+import { SCHEMA_VERSIONS, toDomainEvent, validateEvent, type DomainEvent } from '../events/catalog.js';
+import { eventIdFor } from '../events/ids.js';
+import {
+  WrongExpectedRevisionError,
+  type EventStore,
+  type NewEvent,
+  type Position,
+  type Revision,
+} from '../events/store.js';
+import { conflict, staleRevision } from './errors.js';
+
+export interface Evolver<S, E extends DomainEvent> {
+  initialState(): S;
+  evolve(state: S, event: E): S;
+}
+
+export interface CommandMeta {
+  /** Client-given (Idempotency-Key / command_id) or generated. */
+  command_id: string;
+  correlation_id?: string | undefined;
+  causation_id?: string | undefined;
+  /** If-Match: decide only on exactly this stream revision. */
+  expected_revision?: number | undefined;
+}
+
+export interface Loaded<S> {
+  state: S;
+  /** Revision of the stream's last event; -1 when the stream does not exist. */
+  revision: Revision;
+  /** Global position of the stream's last event; 0 when it does not exist. */
+  position: Position;
+}
+
+export interface Executed<S> extends Loaded<S> {
+  stream: string;
+  /** Types of the events this command appended (empty for a no-op or a duplicate). */
+  appended: string[];
+  /**
+   * The events this command id wrote to the stream: just now, or, for a duplicate, the first time
+   * (so a retried use case can finish the follow-ups those events record).
+   */
+  events: DomainEvent[];
+  /** True when this command id had already been applied to the stream. */
+  duplicate: boolean;
+}
+
+interface CacheEntry<S> extends Loaded<S> {
+  /** command id → revisions it wrote and the position it reached. */
+  commands: Map<string, { first: Revision; revision: Revision; position: Position }>;
+}
+
+export interface CommandHandlerOptions {
+  cacheSize?: number;
+  maxAttempts?: number;
+  clock?: () => Date;
+}
+
+export type CommandHandler = ReturnType<typeof createCommandHandler>;
+
+export function createCommandHandler(store: EventStore, options: CommandHandlerOptions = {}) {
+  const cacheSize = options.cacheSize ?? 10_000;
+  const maxAttempts = options.maxAttempts ?? 5;
+  const clock = options.clock ?? (() => new Date());
+  const cache = new Map<string, CacheEntry<unknown>>();
+  const queues = new Map<string, Promise<unknown>>();
+
+  function remember<S>(stream: string, entry: CacheEntry<S>): void {
+    cache.delete(stream);
+    cache.set(stream, entry as CacheEntry<unknown>);
+    if (cache.size > cacheSize) cache.delete(cache.keys().next().value!);
+  }
+
+  async function loadEntry<S, E extends DomainEvent>(stream: string, evolver: Evolver<S, E>): Promise<CacheEntry<S>> {
+    const cached = cache.get(stream) as CacheEntry<S> | undefined;
+    if (cached) return cached;
+    const entry: CacheEntry<S> = { state: evolver.initialState(), revision: -1, position: 0, commands: new Map() };
+    for (const stored of await store.readStream(stream)) {
+      const event = toDomainEvent(stored);
+      if (event) entry.state = evolver.evolve(entry.state, event as E);
+      entry.revision = stored.revision;
+      entry.position = stored.position;
+      const seen = entry.commands.get(stored.metadata.command_id);
+      entry.commands.set(stored.metadata.command_id, {
+        first: seen?.first ?? stored.revision,
+        revision: stored.revision,
+        position: stored.position,
+      });
+    }
+    remember(stream, entry);
+    return entry;
+  }
+
+  /** Run `task` after every earlier task on the same stream (in this process) has finished. */
+  function serialized<T>(stream: string, task: () => Promise<T>): Promise<T> {
+    const previous = queues.get(stream) ?? Promise.resolve();
+    const run = previous.then(task, task);
+    const tail = run.catch(() => undefined);
+    queues.set(stream, tail);
+    void tail.then(() => {
+      if (queues.get(stream) === tail) queues.delete(stream);
+    });
+    return run;
+  }
+
+  async function attempt<S, E extends DomainEvent>(
+    stream: string,
+    evolver: Evolver<S, E>,
+    meta: CommandMeta,
+    decide: (state: S) => E[] | Promise<E[]>,
+  ): Promise<Executed<S>> {
+    const entry = await loadEntry(stream, evolver);
+    const done = entry.commands.get(meta.command_id);
+    if (done) {
+      const original = await store.readStream(stream, { fromRevision: done.first, maxCount: done.revision - done.first + 1 });
+      const events = original.map(toDomainEvent).filter((e): e is DomainEvent => e !== undefined);
+      return { stream, state: entry.state, revision: done.revision, position: done.position, appended: [], events, duplicate: true };
+    }
+    if (meta.expected_revision !== undefined && meta.expected_revision !== entry.revision) {
+      throw staleRevision(stream, meta.expected_revision, entry.revision);
+    }
+    const events = (await decide(entry.state)).map((e) => validateEvent(e) as E);
+    if (events.length === 0) {
+      return {
+        stream,
+        state: entry.state,
+        revision: entry.revision,
+        position: entry.position,
+        appended: [],
+        events: [],
+        duplicate: false,
+      };
+    }
+    const at = clock().toISOString();
+    const firstRevision = entry.revision + 1;
+    const batch: NewEvent[] = events.map((event, index) => ({
+      id: eventIdFor(meta.command_id, stream, firstRevision + index),
+      type: event.type,
+      data: event.data as Record<string, unknown>,
+      metadata: {
+        command_id: meta.command_id,
+        correlation_id: meta.correlation_id ?? meta.command_id,
+        causation_id: meta.causation_id ?? meta.command_id,
+        at,
+        schema_version: SCHEMA_VERSIONS[event.type],
+      },
+    }));
+    const result = await store.append(stream, batch, entry.revision < 0 ? 'no_stream' : entry.revision);
+    let state = entry.state;
+    for (const event of events) state = evolver.evolve(state, event);
+    // Mutating the cached map is safe: this stream's commands run one at a time (serialized below).
+    const commands = entry.commands.set(meta.command_id, {
+      first: firstRevision,
+      revision: result.nextRevision,
+      position: result.position,
+    });
+    remember(stream, { state, revision: result.nextRevision, position: result.position, commands });
+    return {
+      stream,
+      state,
+      revision: result.nextRevision,
+      position: result.position,
+      appended: events.map((e) => e.type),
+      events,
+      duplicate: false,
+    };
+  }
+
+  return {
+    clock,
+
+    /** Current state of a stream, as the command side sees it. */
+    async load<S, E extends DomainEvent>(stream: string, evolver: Evolver<S, E>): Promise<Loaded<S>> {
+      const { state, revision, position } = await loadEntry(stream, evolver);
+      return { state, revision, position };
+    },
+
+    /**
+     * Decide on the stream's current state and append. `decide` may load other streams' states
+     * (it runs again, with fresh loads, after a conflict) but appends only to this stream.
+     */
+    execute<S, E extends DomainEvent>(
+      stream: string,
+      evolver: Evolver<S, E>,
+      meta: CommandMeta,
+      decide: (state: S) => E[] | Promise<E[]>,
+    ): Promise<Executed<S>> {
+      return serialized(stream, async () => {
+        for (let tries = 1; ; tries++) {
+          try {
+            return await attempt(stream, evolver, meta, decide);
+          } catch (error) {
+            // Whatever failed, the cached state may be behind the log now.
+            cache.delete(stream);
+            if (!(error instanceof WrongExpectedRevisionError)) throw error;
+            if (meta.expected_revision !== undefined) {
+              const fresh = await loadEntry(stream, evolver);
+              if (fresh.commands.has(meta.command_id)) continue;
+              throw staleRevision(stream, meta.expected_revision, fresh.revision);
+            }
+            if (tries >= maxAttempts) {
+              throw conflict('concurrency_conflict', `${stream} kept changing under this command; try again`, {
+                stream,
+                attempts: tries,
+              });
+            }
+          }
+        }
+      });
+    },
+
+    /** Forget cached state (tests, and after an import rewrote the log). */
+    forget(stream?: string): void {
+      if (stream === undefined) cache.clear();
+      else cache.delete(stream);
+    },
+  };
+}

@@ -1,0 +1,322 @@
+// The use cases: what the HTTP API, the CLI and (later) the executor ask for. Each writes one stream
+// per step. Where a use case must touch a second stream, the first event records the intent
+// (`supersedes_plan_id`, `cancels_plan_id`, `plan_id`) and the follow-up runs right after with a
+// command id derived from the first, so a retry of the whole use case (same Idempotency-Key) finishes
+// a follow-up that a crash interrupted, and never applies one twice.
+import { streams, type AgentType, type PlanEvent, type SessionEvent, type SessionMode } from '../events/catalog.js';
+import { newId, uuidv5 } from '../events/ids.js';
+import type { Position } from '../events/store.js';
+import type { SubtaskInput } from './dag.js';
+import { notFound } from './errors.js';
+import type { CommandHandler, CommandMeta, Executed } from './handle.js';
+import { planDecider, type Decision, type PlanCommand, type PlanState } from './plan.js';
+import { sessionDecider, sessionFsmState, type SessionCommand, type SessionState, type SessionView } from './session.js';
+import type { FsmState } from './fsm.js';
+
+export interface PlanningPolicy {
+  approvalTimeoutS: number;
+  approvalTimeoutAction: 'expire' | 'approve';
+  maxParallel: number;
+  maxAttempts: number;
+  retryBackoffMs: number;
+}
+
+export const DEFAULT_POLICY: PlanningPolicy = {
+  approvalTimeoutS: 300,
+  approvalTimeoutAction: 'expire',
+  maxParallel: 4,
+  maxAttempts: 3,
+  retryBackoffMs: 1_000,
+};
+
+export interface CommandOutcome {
+  /** Highest log position this use case reached: `?wait_for=` it to read your own writes. */
+  position: Position;
+  /** False when the command changed nothing (a repeated decision, a retried Idempotency-Key). */
+  changed: boolean;
+}
+
+/** Ids derived from a command id, so a retried command targets the same new aggregates. */
+export const derivedId = (commandId: string, purpose: string) => uuidv5(`${commandId}#${purpose}`);
+
+export type Commands = ReturnType<typeof createCommands>;
+
+export function createCommands(handler: CommandHandler, policy: PlanningPolicy = DEFAULT_POLICY) {
+  const now = () => handler.clock();
+
+  const loadPlan = (planId: string) => handler.load(streams.plan(planId), planDecider);
+
+  async function sessionView(session: SessionState): Promise<SessionView> {
+    const plan = session.current_plan_id ? (await loadPlan(session.current_plan_id)).state : undefined;
+    return { session, plan };
+  }
+
+  function onSession(sessionId: string, meta: CommandMeta, command: SessionCommand): Promise<Executed<SessionState>> {
+    return handler.execute<SessionState, SessionEvent>(streams.session(sessionId), sessionDecider, meta, async (state) =>
+      sessionDecider.decide(command, await sessionView({ ...state, session_id: sessionId })),
+    );
+  }
+
+  function onPlan(planId: string, meta: CommandMeta, command: PlanCommand): Promise<Executed<PlanState>> {
+    return handler.execute<PlanState, PlanEvent>(streams.plan(planId), planDecider, meta, (state) =>
+      planDecider.decide(command, { ...state, plan_id: state.plan_id || planId }),
+    );
+  }
+
+  /** Follow-up of `meta`'s command on another stream: its own derived id, caused by the first. */
+  const followUp = (meta: CommandMeta, purpose: string): CommandMeta => ({
+    command_id: derivedId(meta.command_id, purpose),
+    correlation_id: meta.correlation_id ?? meta.command_id,
+    causation_id: meta.command_id,
+  });
+
+  async function supersede(planId: string, by: string, reason: 'user_message' | 'new_plan', meta: CommandMeta) {
+    return onPlan(planId, followUp(meta, `supersede:${planId}`), { type: 'SupersedePlan', reason, superseded_by: by });
+  }
+
+  async function cancelOpenPlan(planId: string | undefined, reason: string, meta: CommandMeta): Promise<Position> {
+    if (!planId) return 0;
+    const plan = await loadPlan(planId);
+    if (!plan.state.exists) return 0;
+    return (await onPlan(planId, followUp(meta, `cancel:${planId}`), { type: 'CancelPlan', reason })).position;
+  }
+
+  const outcome = (...steps: Array<Executed<unknown> | Position>): CommandOutcome => ({
+    position: Math.max(0, ...steps.map((s) => (typeof s === 'number' ? s : s.position))),
+    changed: steps.some((s) => typeof s !== 'number' && s.appended.length > 0),
+  });
+
+  const api = {
+    async startSession(
+      input: { session_id?: string | undefined; name?: string | undefined; mode?: SessionMode | undefined; agent_type?: AgentType | undefined },
+      meta: CommandMeta,
+    ) {
+      const sessionId = input.session_id ?? derivedId(meta.command_id, 'session');
+      const done = await onSession(sessionId, meta, {
+        type: 'StartSession',
+        session_id: sessionId,
+        name: input.name ?? '',
+        mode: input.mode ?? 'auto',
+        agent_type: input.agent_type ?? 'universal',
+      });
+      return { session_id: sessionId, ...outcome(done) };
+    },
+
+    async sendUserMessage(sessionId: string, input: { content: string; agent_type?: AgentType | undefined }, meta: CommandMeta) {
+      const messageId = derivedId(meta.command_id, 'message');
+      const done = await onSession(sessionId, meta, {
+        type: 'ReceiveUserMessage',
+        message_id: messageId,
+        content: input.content,
+        ...(input.agent_type !== undefined ? { agent_type: input.agent_type } : {}),
+      });
+      // Seed rule 3: a message during review supersedes the plan and closes its approval.
+      const supersededPlanId = recordedIntent(done, 'UserMessageReceived', 'supersedes_plan_id');
+      const steps: Array<Executed<unknown>> = [done];
+      if (supersededPlanId) steps.push(await supersede(supersededPlanId, messageId, 'user_message', meta));
+      return { session_id: sessionId, message_id: messageId, superseded_plan_id: supersededPlanId, ...outcome(...steps) };
+    },
+
+    /**
+     * CreatePlan with client-given subtasks. The session (started here when none is named) records
+     * the new plan first, which serializes plans per session; then the plan stream is written.
+     */
+    async createPlan(
+      input: {
+        session_id?: string | undefined;
+        goal: string;
+        subtasks: readonly SubtaskInput[];
+        default_agent?: AgentType | undefined;
+        source?: 'llm' | 'heuristic' | 'client' | undefined;
+      },
+      meta: CommandMeta,
+    ) {
+      const planId = derivedId(meta.command_id, 'plan');
+      const approvalRequestId = derivedId(meta.command_id, 'approval');
+      const source = input.source ?? 'client';
+      // Validate the plan before touching the session: a bad DAG must change nothing.
+      const draft: PlanCommand = {
+        type: 'DraftPlan',
+        plan_id: planId,
+        session_id: '',
+        goal: input.goal,
+        subtasks: input.subtasks,
+        source,
+        approval_request_id: approvalRequestId,
+        now: now(),
+        approval_timeout_s: policy.approvalTimeoutS,
+        timeout_action: policy.approvalTimeoutAction,
+        ...(input.default_agent ? { default_agent: input.default_agent } : {}),
+      };
+      planDecider.decide(draft, planDecider.initialState());
+
+      const steps: Array<Executed<unknown>> = [];
+      let sessionId = input.session_id;
+      if (sessionId === undefined) {
+        const started = await api.startSession({ name: input.goal.slice(0, 200), mode: 'plan' }, followUp(meta, 'session'));
+        sessionId = started.session_id;
+      }
+      const attached = await onSession(sessionId, meta, { type: 'AttachPlan', plan_id: planId, source });
+      steps.push(attached);
+      const drafted = await onPlan(planId, followUp(meta, 'draft'), { ...draft, session_id: sessionId });
+      steps.push(drafted);
+      const supersededPlanId = recordedIntent(attached, 'TaskClassified', 'supersedes_plan_id');
+      if (supersededPlanId) steps.push(await supersede(supersededPlanId, planId, 'new_plan', meta));
+      return {
+        plan_id: planId,
+        session_id: sessionId,
+        approval_request_id: drafted.state.approvals.at(-1)?.approval_request_id ?? approvalRequestId,
+        revision: drafted.state.revision,
+        superseded_plan_id: supersededPlanId,
+        plan: drafted.state,
+        ...outcome(...steps),
+      };
+    },
+
+    /** A new revision of a plan that is re-planning (after modify or a re-plan request). */
+    async revisePlan(
+      planId: string,
+      input: { goal?: string | undefined; subtasks: readonly SubtaskInput[]; feedback?: string | undefined; source?: 'llm' | 'heuristic' | 'client' | undefined },
+      meta: CommandMeta,
+    ) {
+      const approvalRequestId = derivedId(meta.command_id, 'approval');
+      const done = await onPlan(planId, meta, {
+        type: 'DraftPlan',
+        plan_id: planId,
+        session_id: (await requirePlan(planId)).session_id,
+        goal: input.goal ?? (await requirePlan(planId)).goal,
+        subtasks: input.subtasks,
+        source: input.source ?? 'client',
+        ...(input.feedback !== undefined ? { feedback: input.feedback } : {}),
+        approval_request_id: approvalRequestId,
+        now: now(),
+        approval_timeout_s: policy.approvalTimeoutS,
+        timeout_action: policy.approvalTimeoutAction,
+      });
+      return {
+        plan_id: planId,
+        approval_request_id: done.state.approvals.at(-1)?.approval_request_id ?? approvalRequestId,
+        revision: done.state.revision,
+        plan: done.state,
+        ...outcome(done),
+      };
+    },
+
+    async decidePlan(
+      planId: string,
+      input: { approval_request_id: string; decision: Decision; feedback?: string | undefined },
+      meta: CommandMeta,
+    ) {
+      const done = await onPlan(planId, meta, {
+        type: 'DecidePlan',
+        approval_request_id: input.approval_request_id,
+        decision: input.decision,
+        ...(input.feedback !== undefined ? { feedback: input.feedback } : {}),
+      });
+      return { plan_id: planId, plan: done.state, ...outcome(done) };
+    },
+
+    /** DecidePlan addressed by session: the decision applies to the session's current plan. */
+    async decideSessionPlan(
+      sessionId: string,
+      input: { approval_request_id: string; decision: Decision; feedback?: string | undefined },
+      meta: CommandMeta,
+    ) {
+      const session = await handler.load(streams.session(sessionId), sessionDecider);
+      if (!session.state.exists) throw notFound('session', sessionId);
+      const planId = await planOfApproval(session.state, input.approval_request_id);
+      return api.decidePlan(planId, input, meta);
+    },
+
+    async expireApproval(planId: string, approvalRequestId: string, meta: CommandMeta) {
+      const done = await onPlan(planId, meta, { type: 'ExpireApproval', approval_request_id: approvalRequestId, now: now() });
+      return { plan_id: planId, plan: done.state, ...outcome(done) };
+    },
+
+    async cancelPlan(planId: string, input: { reason?: string | undefined }, meta: CommandMeta) {
+      const done = await onPlan(planId, meta, {
+        type: 'CancelPlan',
+        ...(input.reason !== undefined ? { reason: input.reason } : {}),
+      });
+      return { plan_id: planId, plan: done.state, ...outcome(done) };
+    },
+
+    /** Execution-side commands (the executor drives these; the API and tests may too). */
+    async onPlan(planId: string, command: PlanCommand, meta: CommandMeta) {
+      const done = await onPlan(planId, meta, command);
+      return { plan_id: planId, plan: done.state, ...outcome(done) };
+    },
+
+    async suspendSession(sessionId: string, input: { reason?: string | undefined }, meta: CommandMeta) {
+      const done = await onSession(sessionId, meta, {
+        type: 'SuspendSession',
+        ...(input.reason !== undefined ? { reason: input.reason } : {}),
+      });
+      return { session_id: sessionId, ...outcome(done) };
+    },
+
+    async resumeSession(sessionId: string, meta: CommandMeta) {
+      const done = await onSession(sessionId, meta, { type: 'ResumeSession' });
+      return { session_id: sessionId, ...outcome(done) };
+    },
+
+    async completeSession(sessionId: string, input: { reason?: string | undefined }, meta: CommandMeta) {
+      const done = await onSession(sessionId, meta, {
+        type: 'CompleteSession',
+        ...(input.reason !== undefined ? { reason: input.reason } : {}),
+      });
+      const cancelled = await cancelOpenPlan(recordedIntent(done, 'SessionCompleted', 'cancels_plan_id'), 'session completed', meta);
+      return { session_id: sessionId, ...outcome(done, cancelled) };
+    },
+
+    async expireSession(sessionId: string, meta: CommandMeta) {
+      const done = await onSession(sessionId, meta, { type: 'ExpireSession' });
+      const cancelled = await cancelOpenPlan(recordedIntent(done, 'SessionExpired', 'cancels_plan_id'), 'session expired', meta);
+      return { session_id: sessionId, ...outcome(done, cancelled) };
+    },
+
+    /** The command side's view of a session: its state and derived FSM state. */
+    async sessionState(sessionId: string): Promise<{ session: SessionState; fsm_state: FsmState; revision: number }> {
+      const loaded = await handler.load(streams.session(sessionId), sessionDecider);
+      if (!loaded.state.exists) throw notFound('session', sessionId);
+      return { session: loaded.state, fsm_state: sessionFsmState(await sessionView(loaded.state)), revision: loaded.revision };
+    },
+
+    async planState(planId: string) {
+      const loaded = await loadPlan(planId);
+      if (!loaded.state.exists) throw notFound('plan', planId);
+      return loaded;
+    },
+  };
+  return api;
+
+  async function requirePlan(planId: string): Promise<PlanState> {
+    const loaded = await loadPlan(planId);
+    if (!loaded.state.exists) throw notFound('plan', planId);
+    return loaded.state;
+  }
+
+  async function planOfApproval(session: SessionState, approvalRequestId: string): Promise<string> {
+    // The current plan is the one almost every decision addresses; older plans of the session are
+    // not indexed on the command side, so a decision for one of them must use POST /plans/:id/decision.
+    if (session.current_plan_id) {
+      const plan = await loadPlan(session.current_plan_id);
+      if (plan.state.approvals.some((a) => a.approval_request_id === approvalRequestId)) return session.current_plan_id;
+    }
+    throw notFound('approval', approvalRequestId);
+  }
+}
+
+/**
+ * A follow-up a command recorded in its event (`supersedes_plan_id`, `cancels_plan_id`): from the
+ * events it wrote now, or the first time when this is a retry.
+ */
+function recordedIntent(
+  done: Executed<SessionState>,
+  type: SessionEvent['type'],
+  field: 'supersedes_plan_id' | 'cancels_plan_id',
+): string | undefined {
+  const data = done.events.findLast((e) => e.type === type)?.data as Record<string, unknown> | undefined;
+  const value = data?.[field];
+  return typeof value === 'string' ? value : undefined;
+}

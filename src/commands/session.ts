@@ -1,0 +1,236 @@
+// The session decider. A session is a conversation: it starts, receives messages, is classified into
+// an atomic task or a plan, and ends. Its `fsm_state` (DESIGN §4) depends on the current plan too, so
+// the decider's state is the session folded from its stream plus the current plan's state.
+import type { AgentType, SessionEvent, SessionMode } from '../events/catalog.js';
+import { conflict, notFound } from './errors.js';
+import { illegalTransition, type FsmState } from './fsm.js';
+import { isTerminal, planFsmState, type PlanState } from './plan.js';
+
+export type SessionStatus = 'active' | 'suspended' | 'completed' | 'expired';
+/** Where the session's own events put it; the current plan refines `planning` into its FSM state. */
+export type SessionPhase = 'idle' | 'classify' | 'execution' | 'planning';
+
+export interface SessionState {
+  exists: boolean;
+  session_id: string;
+  name: string;
+  mode: SessionMode;
+  agent_type: AgentType;
+  status: SessionStatus;
+  phase: SessionPhase;
+  current_plan_id?: string;
+  message_count: number;
+}
+
+export const initialSessionState = (): SessionState => ({
+  exists: false,
+  session_id: '',
+  name: '',
+  mode: 'auto',
+  agent_type: 'universal',
+  status: 'active',
+  phase: 'idle',
+  message_count: 0,
+});
+
+/** What the session decider sees: the session and, when it has one, its current plan. */
+export interface SessionView {
+  session: SessionState;
+  plan?: PlanState | undefined;
+}
+
+/** The seed FSM state of a session, derived from its own state and its current plan's. */
+export function sessionFsmState({ session, plan }: SessionView): FsmState {
+  if (session.status === 'completed' || session.status === 'expired') return 'completed';
+  switch (session.phase) {
+    case 'idle':
+      return 'idle';
+    case 'classify':
+      return 'classify';
+    case 'execution':
+      return 'execution';
+    case 'planning':
+      // The plan is named before the architect has drafted it.
+      return plan?.exists ? planFsmState(plan.status) : 'architect_planning';
+  }
+}
+
+export type SessionCommand =
+  | { type: 'StartSession'; session_id: string; name: string; mode: SessionMode; agent_type: AgentType }
+  | { type: 'ReceiveUserMessage'; message_id: string; content: string; agent_type?: AgentType }
+  | { type: 'AttachPlan'; plan_id: string; source: 'llm' | 'heuristic' | 'client' }
+  | { type: 'SuspendSession'; reason?: string }
+  | { type: 'ResumeSession' }
+  | { type: 'CompleteSession'; reason?: string }
+  | { type: 'ExpireSession' };
+
+/** FSM states in which a plan of the session may be replaced by a new message or plan. */
+const REPLACEABLE: readonly FsmState[] = ['idle', 'classify', 'plan_required', 'architect_planning', 'plan_review', 'completed'];
+
+function legalCommands(view: SessionView): SessionCommand['type'][] {
+  const { session } = view;
+  if (!session.exists) return ['StartSession'];
+  if (session.status === 'completed' || session.status === 'expired') return [];
+  if (session.status === 'suspended') return ['ResumeSession', 'CompleteSession', 'ExpireSession'];
+  const replaceable = REPLACEABLE.includes(sessionFsmState(view));
+  return [
+    ...(replaceable ? (['ReceiveUserMessage', 'AttachPlan'] as const) : []),
+    'SuspendSession',
+    'CompleteSession',
+    'ExpireSession',
+  ];
+}
+
+function requireLegal(command: SessionCommand, view: SessionView): void {
+  if (!view.session.exists) throw notFound('session', view.session.session_id);
+  const legal = legalCommands(view);
+  if (!legal.includes(command.type)) {
+    throw illegalTransition(command.type, sessionFsmState(view), legal, {
+      session_id: view.session.session_id,
+      session_status: view.session.status,
+      ...(view.session.current_plan_id ? { current_plan_id: view.session.current_plan_id } : {}),
+    });
+  }
+}
+
+/** The current plan, when it is still open to replacement (awaiting review or re-planning). */
+function replaceablePlanId(view: SessionView): string | undefined {
+  const { session, plan } = view;
+  if (session.phase !== 'planning' || !session.current_plan_id) return undefined;
+  if (plan?.exists && isTerminal(plan.status)) return undefined;
+  return session.current_plan_id;
+}
+
+/** A non-terminal current plan, which ending the session must cancel. */
+function openPlanId(view: SessionView): string | undefined {
+  const { session, plan } = view;
+  if (session.phase !== 'planning' || !session.current_plan_id) return undefined;
+  return plan?.exists && isTerminal(plan.status) ? undefined : session.current_plan_id;
+}
+
+export function decideSession(command: SessionCommand, view: SessionView): SessionEvent[] {
+  const { session } = view;
+  switch (command.type) {
+    case 'StartSession':
+      if (session.exists) {
+        throw conflict('session_exists', `session ${session.session_id} already exists`, {
+          session_id: session.session_id,
+        });
+      }
+      return [
+        {
+          type: 'SessionStarted',
+          data: { session_id: command.session_id, name: command.name, mode: command.mode, agent_type: command.agent_type },
+        },
+      ];
+
+    case 'ReceiveUserMessage': {
+      requireLegal(command, view);
+      const supersedes = replaceablePlanId(view);
+      return [
+        {
+          type: 'UserMessageReceived',
+          data: {
+            message_id: command.message_id,
+            content: command.content,
+            role: 'user',
+            ...(command.agent_type !== undefined ? { agent_type: command.agent_type } : {}),
+            ...(supersedes !== undefined ? { supersedes_plan_id: supersedes } : {}),
+          },
+        },
+      ];
+    }
+
+    case 'AttachPlan': {
+      requireLegal(command, view);
+      const supersedes = replaceablePlanId(view);
+      return [
+        {
+          type: 'TaskClassified',
+          data: {
+            kind: 'complex',
+            plan_id: command.plan_id,
+            source: command.source,
+            ...(supersedes !== undefined && supersedes !== command.plan_id ? { supersedes_plan_id: supersedes } : {}),
+          },
+        },
+      ];
+    }
+
+    case 'SuspendSession':
+      if (session.status === 'suspended') return [];
+      requireLegal(command, view);
+      return [{ type: 'SessionSuspended', data: command.reason !== undefined ? { reason: command.reason } : {} }];
+
+    case 'ResumeSession':
+      if (session.exists && session.status === 'active') return [];
+      requireLegal(command, view);
+      return [{ type: 'SessionResumed', data: {} }];
+
+    case 'CompleteSession': {
+      if (session.status === 'completed') return [];
+      requireLegal(command, view);
+      const open = openPlanId(view);
+      return [
+        {
+          type: 'SessionCompleted',
+          data: {
+            ...(command.reason !== undefined ? { reason: command.reason } : {}),
+            ...(open !== undefined ? { cancels_plan_id: open } : {}),
+          },
+        },
+      ];
+    }
+
+    case 'ExpireSession': {
+      if (session.status === 'expired') return [];
+      requireLegal(command, view);
+      const open = openPlanId(view);
+      return [{ type: 'SessionExpired', data: open !== undefined ? { cancels_plan_id: open } : {} }];
+    }
+  }
+}
+
+export function evolveSession(state: SessionState, event: SessionEvent): SessionState {
+  switch (event.type) {
+    case 'SessionStarted':
+      return {
+        ...state,
+        exists: true,
+        session_id: event.data.session_id,
+        name: event.data.name,
+        mode: event.data.mode,
+        agent_type: event.data.agent_type,
+        status: 'active',
+        phase: 'idle',
+      };
+    case 'UserMessageReceived':
+      return {
+        ...state,
+        message_count: state.message_count + 1,
+        phase: 'classify',
+        ...(event.data.agent_type ? { agent_type: event.data.agent_type } : {}),
+      };
+    case 'TaskClassified':
+      if (event.data.kind === 'complex' && event.data.plan_id) {
+        return { ...state, phase: 'planning', current_plan_id: event.data.plan_id };
+      }
+      return { ...state, phase: 'execution' };
+    case 'TaskClassificationFailed':
+      return { ...state, phase: 'idle' };
+    case 'SessionSuspended':
+      return { ...state, status: 'suspended' };
+    case 'SessionResumed':
+      return { ...state, status: 'active' };
+    case 'SessionCompleted':
+      return { ...state, status: 'completed' };
+    case 'SessionExpired':
+      return { ...state, status: 'expired' };
+  }
+}
+
+export const sessionDecider = {
+  initialState: initialSessionState,
+  decide: decideSession,
+  evolve: evolveSession,
+} as const;

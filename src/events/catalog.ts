@@ -1,0 +1,175 @@
+// Every event Planline writes, with its valibot schema and current schema version. Events are
+// validated when decided (a decider bug never reaches the log) and upcast when read (old versions are
+// never rewritten). Names are in the past tense; data fields use the IDE protocol's snake_case.
+import * as v from 'valibot';
+import type { StoredEvent } from './store.js';
+
+export const AGENT_TYPES = ['coder', 'debug', 'ask', 'architect', 'universal'] as const;
+export type AgentType = (typeof AGENT_TYPES)[number];
+
+export const SESSION_MODES = ['auto', 'plan', 'direct'] as const;
+export type SessionMode = (typeof SESSION_MODES)[number];
+
+const id = v.pipe(v.string(), v.minLength(1), v.maxLength(200));
+const text = v.pipe(v.string(), v.maxLength(100_000));
+const isoTime = v.pipe(v.string(), v.isoTimestamp());
+
+const subtask = v.object({
+  id,
+  description: v.pipe(v.string(), v.minLength(1), v.maxLength(10_000)),
+  agent: v.picklist(AGENT_TYPES),
+  dependencies: v.array(id),
+  /** Seconds; 0 when the planner gave no estimate. */
+  estimated_time: v.pipe(v.number(), v.integer(), v.minValue(0)),
+});
+export type Subtask = v.InferOutput<typeof subtask>;
+
+const sessionEvents = {
+  SessionStarted: v.object({
+    session_id: id,
+    name: v.pipe(v.string(), v.maxLength(200)),
+    mode: v.picklist(SESSION_MODES),
+    agent_type: v.picklist(AGENT_TYPES),
+  }),
+  UserMessageReceived: v.object({
+    message_id: id,
+    content: text,
+    role: v.literal('user'),
+    agent_type: v.optional(v.picklist(AGENT_TYPES)),
+    /** The plan this message supersedes (it was awaiting review); the follow-up closes it. */
+    supersedes_plan_id: v.optional(id),
+  }),
+  TaskClassified: v.object({
+    kind: v.picklist(['atomic', 'complex']),
+    /** Set for complex tasks: the plan that will carry them. */
+    plan_id: v.optional(id),
+    source: v.picklist(['llm', 'heuristic', 'client']),
+    /** The plan this task's plan replaces while it was still awaiting review. */
+    supersedes_plan_id: v.optional(id),
+  }),
+  TaskClassificationFailed: v.object({ reason: text }),
+  SessionSuspended: v.object({ reason: v.optional(text) }),
+  SessionResumed: v.object({}),
+  SessionCompleted: v.object({
+    reason: v.optional(text),
+    /** A plan still running when the session ended; the follow-up cancels it. */
+    cancels_plan_id: v.optional(id),
+  }),
+  SessionExpired: v.object({ cancels_plan_id: v.optional(id) }),
+} as const;
+
+const approvalId = v.object({ approval_request_id: id });
+
+const planEvents = {
+  PlanDrafted: v.object({
+    plan_id: id,
+    session_id: id,
+    revision: v.pipe(v.number(), v.integer(), v.minValue(1)),
+    goal: text,
+    subtasks: v.pipe(v.array(subtask), v.minLength(1)),
+    source: v.picklist(['llm', 'heuristic', 'client']),
+    /** The feedback this revision answers (after modify or re-plan). */
+    feedback: v.optional(text),
+  }),
+  PlanApprovalRequested: v.object({
+    approval_request_id: id,
+    revision: v.pipe(v.number(), v.integer(), v.minValue(1)),
+    deadline: isoTime,
+    timeout_action: v.picklist(['expire', 'approve']),
+  }),
+  PlanApproved: v.object({ ...approvalId.entries, decided_by: v.picklist(['user', 'timeout']) }),
+  PlanRejected: v.object({ ...approvalId.entries, feedback: v.optional(text) }),
+  PlanModificationRequested: v.object({ ...approvalId.entries, feedback: text }),
+  PlanApprovalExpired: v.object({ ...approvalId.entries }),
+  PlanSuperseded: v.object({
+    reason: v.picklist(['user_message', 'new_plan']),
+    /** The message or plan that replaced this one. */
+    superseded_by: id,
+    approval_request_id: v.optional(id),
+  }),
+  PlanReplanRequested: v.object({ reason: text }),
+  PlanExecutionStarted: v.object({ max_parallel: v.pipe(v.number(), v.integer(), v.minValue(1)) }),
+  SubtaskDispatched: v.object({ subtask_id: id, attempt: v.pipe(v.number(), v.integer(), v.minValue(1)) }),
+  SubtaskStarted: v.object({ subtask_id: id, attempt: v.pipe(v.number(), v.integer(), v.minValue(1)), run_id: v.optional(id) }),
+  SubtaskSucceeded: v.object({ subtask_id: id, attempt: v.pipe(v.number(), v.integer(), v.minValue(1)), result: v.optional(text) }),
+  SubtaskFailed: v.object({
+    subtask_id: id,
+    attempt: v.pipe(v.number(), v.integer(), v.minValue(1)),
+    error: text,
+    /** False when retries are exhausted: the plan goes to error handling. */
+    will_retry: v.boolean(),
+  }),
+  SubtaskRetryScheduled: v.object({
+    subtask_id: id,
+    attempt: v.pipe(v.number(), v.integer(), v.minValue(2)),
+    not_before: isoTime,
+  }),
+  PlanCompleted: v.object({}),
+  PlanFailed: v.object({ reason: text }),
+  PlanCancelled: v.object({ reason: v.optional(text) }),
+} as const;
+
+export const eventSchemas = { ...sessionEvents, ...planEvents } as const;
+type Schemas = typeof eventSchemas;
+export type EventType = keyof Schemas;
+export type SessionEventType = keyof typeof sessionEvents;
+export type PlanEventType = keyof typeof planEvents;
+
+/** A domain event: a type and its data, before it gets an id, stream and metadata. */
+export type EventOf<T extends EventType> = { type: T; data: v.InferOutput<Schemas[T]> };
+export type DomainEvent = { [T in EventType]: EventOf<T> }[EventType];
+export type SessionEvent = { [T in SessionEventType]: EventOf<T> }[SessionEventType];
+export type PlanEvent = { [T in PlanEventType]: EventOf<T> }[PlanEventType];
+
+/** Current schema version per type. Bump it and add an upcaster when a type's data changes shape. */
+export const SCHEMA_VERSIONS: Record<EventType, number> = Object.fromEntries(
+  Object.keys(eventSchemas).map((type) => [type, 1]),
+) as Record<EventType, number>;
+
+/** Upcasters: `${type}@${fromVersion}` → data at fromVersion + 1. None are needed yet. */
+export type Upcaster = (data: Record<string, unknown>) => Record<string, unknown>;
+export const upcasters: Record<string, Upcaster> = {};
+
+export function isEventType(type: string): type is EventType {
+  return Object.hasOwn(eventSchemas, type);
+}
+
+export class InvalidEventError extends Error {
+  override readonly name = 'InvalidEventError';
+}
+
+/** Check a decided event against its schema (a decider bug must never reach the log). */
+export function validateEvent(event: DomainEvent): DomainEvent {
+  const result = v.safeParse(eventSchemas[event.type], event.data);
+  if (!result.success) {
+    throw new InvalidEventError(`${event.type}: ${v.summarize(result.issues)}`);
+  }
+  return event;
+}
+
+/**
+ * A stored event as a domain event: upcast from its schema version to the current one.
+ * Unknown types (other applications' events, or newer ones) return undefined and are skipped.
+ */
+export function toDomainEvent(stored: Pick<StoredEvent, 'type' | 'data' | 'metadata'>): DomainEvent | undefined {
+  if (!isEventType(stored.type)) return undefined;
+  let data = stored.data;
+  const current = SCHEMA_VERSIONS[stored.type];
+  for (let version = stored.metadata.schema_version ?? 1; version < current; version++) {
+    const upcast = upcasters[`${stored.type}@${version}`];
+    if (!upcast) throw new InvalidEventError(`${stored.type}: no upcaster from schema version ${version}`);
+    data = upcast(data);
+  }
+  return { type: stored.type, data } as DomainEvent;
+}
+
+export const streams = {
+  session: (sessionId: string) => `session-${sessionId}`,
+  plan: (planId: string) => `plan-${planId}`,
+} as const;
+
+/** Aggregate kind and id of a stream name, or undefined for streams that are not ours. */
+export function parseStreamName(stream: string): { kind: 'session' | 'plan'; id: string } | undefined {
+  const match = /^(session|plan)-(.+)$/.exec(stream);
+  return match ? { kind: match[1] as 'session' | 'plan', id: match[2]! } : undefined;
+}
