@@ -32,8 +32,17 @@ export const TRANSITIONS: Readonly<Record<FsmState, readonly FsmState[]>> = {
   completed: ['idle'],
 };
 
+/**
+ * States one command may pass through without stopping: a client-drafted plan goes classify →
+ * plan_required → architect_planning at once, and a message after a finished task goes completed →
+ * idle → classify.
+ */
+export const PASS_THROUGH: readonly FsmState[] = ['plan_required', 'idle'];
+
+const step = (from: FsmState, to: FsmState) => from === to || TRANSITIONS[from].includes(to) || to === 'completed';
+
 export function isLegalTransition(from: FsmState, to: FsmState): boolean {
-  return from === to || TRANSITIONS[from].includes(to) || to === 'completed';
+  return step(from, to) || PASS_THROUGH.some((via) => step(from, via) && step(via, to));
 }
 
 /** The 409 for a command the current state does not allow: names the state and what is legal. */

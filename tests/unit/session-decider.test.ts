@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import type { PlanEvent, SessionEvent } from '../../src/events/catalog.js';
+import { planDecider, type PlanState } from '../../src/commands/plan.js';
+import { decideSession, evolveSession, initialSessionState, sessionFsmState, type SessionCommand, type SessionState } from '../../src/commands/session.js';
+import { DomainError } from '../../src/commands/errors.js';
+
+const started: SessionEvent = { type: 'SessionStarted', data: { session_id: 's1', name: 'demo', mode: 'auto', agent_type: 'universal' } };
+const message = (id: string, extra: Partial<Extract<SessionEvent, { type: 'UserMessageReceived' }>['data']> = {}): SessionEvent => ({
+  type: 'UserMessageReceived',
+  data: { message_id: id, content: 'hello', role: 'user', ...extra },
+});
+const attached = (planId: string, supersedes?: string): SessionEvent => ({
+  type: 'TaskClassified',
+  data: { kind: 'complex', plan_id: planId, source: 'client', ...(supersedes ? { supersedes_plan_id: supersedes } : {}) },
+});
+
+const planDrafted: PlanEvent[] = [
+  {
+    type: 'PlanDrafted',
+    data: { plan_id: 'p1', session_id: 's1', revision: 1, goal: 'g', subtasks: [{ id: 'a', description: 'd', agent: 'coder', dependencies: [], estimated_time: 0 }], source: 'client' },
+  },
+  { type: 'PlanApprovalRequested', data: { approval_request_id: 'ap1', revision: 1, deadline: '2026-11-20T10:05:00.000Z', timeout_action: 'expire' } },
+];
+const foldPlan = (events: PlanEvent[]): PlanState => events.reduce(planDecider.evolve, planDecider.initialState());
+const foldSession = (events: SessionEvent[]): SessionState =>
+  events.reduce(evolveSession, { ...initialSessionState(), session_id: 's1' });
+
+/** given session events (and the current plan's), when a command, then events or a refusal. */
+function given(sessionEvents: SessionEvent[], planEvents: PlanEvent[] = []) {
+  const view = { session: foldSession(sessionEvents), plan: planEvents.length ? foldPlan(planEvents) : undefined };
+  return {
+    view,
+    when: (command: SessionCommand) => ({
+      then: (expected: SessionEvent[]) => expect(decideSession(command, view)).toEqual(expected),
+      thenFails: (code: string, message?: RegExp) => {
+        let caught: unknown;
+        try {
+          decideSession(command, view);
+        } catch (error) {
+          caught = error;
+        }
+        expect(caught).toBeInstanceOf(DomainError);
+        expect((caught as DomainError).code).toBe(code);
+        if (message) expect((caught as DomainError).message).toMatch(message);
+        return caught as DomainError;
+      },
+    }),
+  };
+}
+
+describe('session decider', () => {
+  it('starts a session once', () => {
+    given([]).when({ type: 'StartSession', session_id: 's1', name: 'demo', mode: 'auto', agent_type: 'universal' }).then([started]);
+    given([started]).when({ type: 'StartSession', session_id: 's1', name: 'x', mode: 'auto', agent_type: 'universal' }).thenFails('session_exists');
+  });
+
+  it('commands on a session that does not exist are 404s', () => {
+    given([]).when({ type: 'ReceiveUserMessage', message_id: 'm1', content: 'hi' }).thenFails('session_not_found');
+    given([]).when({ type: 'SuspendSession' }).thenFails('session_not_found');
+  });
+
+  it('a message moves an idle session to classify', () => {
+    given([started]).when({ type: 'ReceiveUserMessage', message_id: 'm1', content: 'hello' }).then([message('m1')]);
+    expect(sessionFsmState({ session: foldSession([started, message('m1')]) })).toBe('classify');
+  });
+
+  it('a message during plan review supersedes the plan (seed rule 3)', () => {
+    given([started, attached('p1')], planDrafted)
+      .when({ type: 'ReceiveUserMessage', message_id: 'm2', content: 'hello' })
+      .then([message('m2', { supersedes_plan_id: 'p1' })]);
+  });
+
+  it('a message while a plan executes is refused, naming the state and what is legal', () => {
+    const executing: PlanEvent[] = [...planDrafted, { type: 'PlanApproved', data: { approval_request_id: 'ap1', decided_by: 'user' } }];
+    const error = given([started, attached('p1')], executing).when({ type: 'ReceiveUserMessage', message_id: 'm2', content: 'x' }).thenFails('illegal_transition');
+    expect(error.message).toBe('ReceiveUserMessage is not allowed in fsm_state plan_execution; legal here: SuspendSession, CompleteSession, ExpireSession');
+    expect(error.details).toMatchObject({ fsm_state: 'plan_execution', legal_transitions: ['completed', 'error_handling'], current_plan_id: 'p1' });
+  });
+
+  it('attaching a plan names it; attaching another during review supersedes the first', () => {
+    given([started]).when({ type: 'AttachPlan', plan_id: 'p1', source: 'client' }).then([attached('p1')]);
+    expect(sessionFsmState({ session: foldSession([started, attached('p1')]) })).toBe('architect_planning');
+    given([started, attached('p1')], planDrafted).when({ type: 'AttachPlan', plan_id: 'p2', source: 'client' }).then([attached('p2', 'p1')]);
+  });
+
+  it('a finished plan is not superseded by the next message', () => {
+    const done: PlanEvent[] = [...planDrafted, { type: 'PlanRejected', data: { approval_request_id: 'ap1' } }];
+    given([started, attached('p1')], done).when({ type: 'ReceiveUserMessage', message_id: 'm3', content: 'again' }).then([{ ...message('m3'), data: { ...message('m3').data, content: 'again' } } as SessionEvent]);
+  });
+
+  it('suspend and resume are idempotent; a suspended session takes no messages', () => {
+    const suspended: SessionEvent = { type: 'SessionSuspended', data: {} };
+    given([started]).when({ type: 'SuspendSession' }).then([suspended]);
+    given([started, suspended]).when({ type: 'SuspendSession' }).then([]);
+    given([started, suspended]).when({ type: 'ResumeSession' }).then([{ type: 'SessionResumed', data: {} }]);
+    given([started]).when({ type: 'ResumeSession' }).then([]);
+    given([started, suspended]).when({ type: 'ReceiveUserMessage', message_id: 'm', content: 'x' }).thenFails('illegal_transition', /legal here: ResumeSession, CompleteSession, ExpireSession/);
+  });
+
+  it('completing a session cancels its open plan; a completed session accepts nothing but completion', () => {
+    given([started, attached('p1')], planDrafted).when({ type: 'CompleteSession', reason: 'done' }).then([
+      { type: 'SessionCompleted', data: { reason: 'done', cancels_plan_id: 'p1' } },
+    ]);
+    const completed: SessionEvent = { type: 'SessionCompleted', data: {} };
+    given([started, completed]).when({ type: 'CompleteSession' }).then([]);
+    given([started, completed]).when({ type: 'ReceiveUserMessage', message_id: 'm', content: 'x' }).thenFails('illegal_transition', /fsm_state completed; legal here: none/);
+    given([started, completed]).when({ type: 'ResumeSession' }).thenFails('illegal_transition');
+    given([started]).when({ type: 'ExpireSession' }).then([{ type: 'SessionExpired', data: {} }]);
+  });
+});
