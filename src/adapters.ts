@@ -1,0 +1,32 @@
+// Configuration → adapters. The one place that knows which adapter stands behind each port; the
+// KurrentDB and Redis clients are loaded only when configured, so the embedded mode starts fast.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { EventStoreConfig } from './config.js';
+import type { EventStore } from './events/store.js';
+import { openSqliteEventStore } from './events/sqlite-store.js';
+import type { ViewStore } from './projections/views.js';
+import { memoryViewStore } from './projections/memory-views.js';
+
+export async function openEventStore(config: EventStoreConfig): Promise<EventStore> {
+  if (config.kind === 'sqlite') {
+    if (config.path !== ':memory:') mkdirSync(dirname(config.path), { recursive: true });
+    return openSqliteEventStore(config.path);
+  }
+  const { openKurrentEventStore } = await import('./events/kurrent-store.js');
+  return openKurrentEventStore(config.connectionString);
+}
+
+export interface OpenedViews {
+  views: ViewStore;
+  /** 'memory' views start empty and are rebuilt from the log; 'redis' views persist. */
+  kind: 'memory' | 'redis';
+}
+
+export async function openViewStore(redisUrl: string | undefined, keyPrefix = 'planline:'): Promise<OpenedViews> {
+  if (!redisUrl) return { views: memoryViewStore(), kind: 'memory' };
+  const [{ Redis }, { redisViewStore }] = await Promise.all([import('ioredis'), import('./projections/redis-views.js')]);
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  await redis.connect();
+  return { views: redisViewStore(redis, { keyPrefix }), kind: 'redis' };
+}

@@ -1,0 +1,81 @@
+// The approvals read model: one document per approval request, in the shape the IDE's
+// pending-approvals call already parses (DESIGN §6), plus its status as it is decided or closed.
+import type { PlanEvent } from '../events/catalog.js';
+import type { StoredEvent } from '../events/store.js';
+import type { ProjectionTx } from './projector.js';
+import { planSummary, type PlanDoc } from './plan-view.js';
+
+export const APPROVALS = 'approvals';
+
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'modification_requested' | 'expired' | 'closed';
+
+export interface ApprovalDoc {
+  request_id: string;
+  approval_request_id: string;
+  call_id: string;
+  request_type: 'plan';
+  session_id: string;
+  plan_id: string;
+  revision: number;
+  status: ApprovalStatus;
+  subject: string;
+  reason: string;
+  details: { plan_id: string; plan_summary: ReturnType<typeof planSummary> };
+  created_at: string;
+  deadline: string;
+  decided_at?: string;
+  decision?: string;
+  decided_by?: string;
+  feedback?: string;
+  created_position: number;
+  [key: string]: unknown;
+}
+
+/** The approval request an event closes or decides, with the change it makes. */
+function changeOf(event: PlanEvent): { id: string | undefined; change: Partial<ApprovalDoc> } | undefined {
+  switch (event.type) {
+    case 'PlanApproved':
+      return { id: event.data.approval_request_id, change: { status: 'approved', decision: 'approve', decided_by: event.data.decided_by } };
+    case 'PlanRejected':
+      return {
+        id: event.data.approval_request_id,
+        change: { status: 'rejected', decision: 'reject', decided_by: 'user', ...(event.data.feedback ? { feedback: event.data.feedback } : {}) },
+      };
+    case 'PlanModificationRequested':
+      return { id: event.data.approval_request_id, change: { status: 'modification_requested', decision: 'modify', decided_by: 'user', feedback: event.data.feedback } };
+    case 'PlanApprovalExpired':
+      return { id: event.data.approval_request_id, change: { status: 'expired' } };
+    case 'PlanSuperseded':
+      return { id: event.data.approval_request_id, change: { status: 'closed', reason: 'superseded' } };
+    default:
+      return undefined;
+  }
+}
+
+export async function applyToApprovalView(event: PlanEvent, stored: StoredEvent, plan: PlanDoc, tx: ProjectionTx): Promise<void> {
+  if (event.type === 'PlanApprovalRequested') {
+    tx.put(APPROVALS, event.data.approval_request_id, {
+      request_id: event.data.approval_request_id,
+      approval_request_id: event.data.approval_request_id,
+      call_id: event.data.approval_request_id,
+      request_type: 'plan',
+      session_id: plan.session_id,
+      plan_id: plan.plan_id,
+      revision: event.data.revision,
+      status: 'pending',
+      subject: plan.goal,
+      reason: plan.revision > 1 ? `revision ${plan.revision} of the plan needs approval` : 'the plan needs approval before it runs',
+      details: { plan_id: plan.plan_id, plan_summary: planSummary(plan) },
+      created_at: stored.metadata.at,
+      deadline: event.data.deadline,
+      created_position: stored.position,
+    } satisfies ApprovalDoc);
+    return;
+  }
+  // Cancelling a plan closes whatever request of it is still pending.
+  const target = event.type === 'PlanCancelled' ? { id: plan.approval?.approval_request_id, change: { status: 'closed' as const, reason: 'cancelled' } } : changeOf(event);
+  if (!target?.id) return;
+  const doc = (await tx.get(APPROVALS, target.id)) as ApprovalDoc | undefined;
+  if (!doc || doc.status !== 'pending') return;
+  tx.put(APPROVALS, target.id, { ...doc, ...target.change, decided_at: stored.metadata.at });
+}

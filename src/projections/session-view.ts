@@ -1,0 +1,123 @@
+// The session read model: one document per session with its derived fsm_state, kept current by both
+// session events and the events of its current plan. Pure apart from the projection tx.
+import type { SessionEvent } from '../events/catalog.js';
+import type { StoredEvent } from '../events/store.js';
+import type { FsmState } from '../commands/fsm.js';
+import { sessionFsmState, type SessionPhase, type SessionStatus } from '../commands/session.js';
+import type { PlanStatus } from '../commands/plan.js';
+import type { ProjectionTx } from './projector.js';
+import type { PlanDoc } from './plan-view.js';
+
+export const SESSIONS = 'sessions';
+
+export interface SessionDoc {
+  session_id: string;
+  name: string;
+  mode: string;
+  agent_type: string;
+  status: SessionStatus;
+  fsm_state: FsmState;
+  /** The session's own phase; with the current plan's status it gives fsm_state. */
+  phase: SessionPhase;
+  current_plan_id: string | null;
+  current_plan_status: PlanStatus | null;
+  message_count: number;
+  created_at: string;
+  updated_at: string;
+  stream_revision: number;
+  created_position: number;
+  [key: string]: unknown;
+}
+
+function withFsm(doc: SessionDoc): SessionDoc {
+  const fsm_state = sessionFsmState({
+    session: {
+      exists: true,
+      session_id: doc.session_id,
+      name: doc.name,
+      mode: 'auto',
+      agent_type: 'universal',
+      status: doc.status,
+      phase: doc.phase,
+      message_count: doc.message_count,
+      ...(doc.current_plan_id ? { current_plan_id: doc.current_plan_id } : {}),
+    },
+    plan: doc.current_plan_status
+      ? { ...emptyPlan, exists: true, status: doc.current_plan_status }
+      : undefined,
+  });
+  return { ...doc, fsm_state };
+}
+
+// Only `exists` and `status` of the plan matter to the session's FSM state.
+const emptyPlan = {
+  plan_id: '',
+  session_id: '',
+  revision: 0,
+  goal: '',
+  source: 'client' as const,
+  subtasks: [],
+  approvals: [],
+  max_parallel: 1,
+};
+
+export function nextSessionDoc(doc: SessionDoc | undefined, event: SessionEvent, stored: StoredEvent): SessionDoc | undefined {
+  const at = stored.metadata.at;
+  if (event.type === 'SessionStarted') {
+    return withFsm({
+      session_id: event.data.session_id,
+      name: event.data.name,
+      mode: event.data.mode,
+      agent_type: event.data.agent_type,
+      status: 'active',
+      fsm_state: 'idle',
+      phase: 'idle',
+      current_plan_id: null,
+      current_plan_status: null,
+      message_count: 0,
+      created_at: at,
+      updated_at: at,
+      stream_revision: stored.revision,
+      created_position: stored.position,
+    });
+  }
+  if (!doc) return undefined;
+  const base: SessionDoc = { ...doc, updated_at: at, stream_revision: stored.revision };
+  switch (event.type) {
+    case 'UserMessageReceived':
+      return withFsm({
+        ...base,
+        phase: 'classify',
+        message_count: base.message_count + 1,
+        ...(event.data.agent_type ? { agent_type: event.data.agent_type } : {}),
+      });
+    case 'TaskClassified':
+      return event.data.kind === 'complex' && event.data.plan_id
+        ? withFsm({ ...base, phase: 'planning', current_plan_id: event.data.plan_id, current_plan_status: null })
+        : withFsm({ ...base, phase: 'execution' });
+    case 'TaskClassificationFailed':
+      return withFsm({ ...base, phase: 'idle' });
+    case 'SessionSuspended':
+      return withFsm({ ...base, status: 'suspended' });
+    case 'SessionResumed':
+      return withFsm({ ...base, status: 'active' });
+    case 'SessionCompleted':
+      return withFsm({ ...base, status: 'completed' });
+    case 'SessionExpired':
+      return withFsm({ ...base, status: 'expired' });
+  }
+}
+
+export async function applyToSessionView(event: SessionEvent, stored: StoredEvent, sessionId: string, tx: ProjectionTx): Promise<SessionDoc | undefined> {
+  const next = nextSessionDoc((await tx.get(SESSIONS, sessionId)) as SessionDoc | undefined, event, stored);
+  if (next) tx.put(SESSIONS, sessionId, next);
+  return next;
+}
+
+/** A plan event changed the plan: refresh its session's fsm_state if it is the session's current plan. */
+export async function followPlanInSession(plan: PlanDoc, stored: StoredEvent, tx: ProjectionTx): Promise<void> {
+  const doc = (await tx.get(SESSIONS, plan.session_id)) as SessionDoc | undefined;
+  if (!doc || doc.current_plan_id !== plan.plan_id) return;
+  if (doc.current_plan_status === plan.status) return;
+  tx.put(SESSIONS, doc.session_id, withFsm({ ...doc, current_plan_status: plan.status, updated_at: stored.metadata.at }));
+}
