@@ -1,0 +1,87 @@
+// The HTTP edge: one Hono app with the API under /api/v1. Cross-cutting concerns live here and only
+// here: auth, body limits, problem+json errors, metrics. Routes are in commands.ts / queries.ts / ops.ts.
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { timingSafeEqual } from 'node:crypto';
+import { DomainError } from '../commands/errors.js';
+import type { Commands } from '../commands/service.js';
+import type { EventStore } from '../events/store.js';
+import type { ViewStore } from '../projections/views.js';
+import type { Logger } from '../log.js';
+import type { ReadConsistency } from './consistency.js';
+import type { Metrics } from './metrics.js';
+import { problem, problemOf, problemResponse, ProblemError } from './problem.js';
+import { commandRoutes } from './commands.js';
+import { queryRoutes } from './queries.js';
+import { opsRoutes, type ReadinessCheck } from './ops.js';
+
+export interface ApiDeps {
+  commands: Commands;
+  views: ViewStore;
+  store: EventStore;
+  consistency: ReadConsistency;
+  metrics: Metrics;
+  readiness: ReadinessCheck;
+  log: Logger;
+  maxBodyBytes: number;
+  /** When set, every /api/v1 route but health and ready needs `Authorization: Bearer <secret>`. */
+  authSecret?: string | undefined;
+}
+
+const OPEN_PATHS = new Set(['/api/v1/health', '/api/v1/ready', '/health', '/ready']);
+
+function bearerMatches(header: string | undefined, secret: string): boolean {
+  const token = /^Bearer\s+(.+)$/i.exec(header ?? '')?.[1] ?? '';
+  const a = Buffer.from(token);
+  const b = Buffer.from(secret);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function createApp(deps: ApiDeps) {
+  const app = new Hono();
+
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    const route = c.req.routePath || 'unmatched';
+    deps.metrics.http.requests.inc({ method: c.req.method, route, status: String(c.res.status) });
+    deps.metrics.http.duration.observe((performance.now() - started) / 1000, { method: c.req.method, route });
+  });
+
+  app.use('*', async (c, next) => {
+    if (!deps.authSecret || OPEN_PATHS.has(c.req.path)) return next();
+    if (!bearerMatches(c.req.header('authorization'), deps.authSecret)) {
+      return problemResponse(c, problem(401, 'unauthorized', 'send Authorization: Bearer <AUTH_SECRET>'), {
+        'www-authenticate': 'Bearer',
+      });
+    }
+    return next();
+  });
+
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: deps.maxBodyBytes,
+      onError: (c) => problemResponse(c, problem(413, 'payload_too_large', `the body is larger than ${deps.maxBodyBytes} bytes`, { max_bytes: deps.maxBodyBytes })),
+    }),
+  );
+
+  const api = new Hono();
+  api.route('/', commandRoutes(deps.commands, deps.metrics));
+  api.route('/', queryRoutes(deps.views, deps.store, deps.consistency));
+  const ops = opsRoutes(deps.metrics, deps.readiness);
+  api.route('/', ops);
+  app.route('/api/v1', api);
+  app.route('/', ops);
+
+  app.notFound((c) => problemResponse(c, problem(404, 'route_not_found', `no route for ${c.req.method} ${c.req.path}`)));
+
+  app.onError((error, c) => {
+    if (error instanceof ProblemError) return problemResponse(c, error.problem, error.headers);
+    if (error instanceof DomainError) return problemResponse(c, problemOf(error));
+    deps.log.error('request failed', { method: c.req.method, path: c.req.path, error });
+    return problemResponse(c, problem(500, 'internal_error', 'the server failed to handle this request; it has been logged'));
+  });
+
+  return app;
+}

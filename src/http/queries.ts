@@ -1,0 +1,122 @@
+// Query routes: read the read models only (plus the raw log for the debug stream route). `?wait_for=`
+// waits until the read models include a command's position, so a client reads its own writes.
+import { Hono, type Context } from 'hono';
+import type { EventStore } from '../events/store.js';
+import type { ViewStore } from '../projections/views.js';
+import { APPROVALS, type ApprovalDoc } from '../projections/approval-view.js';
+import { PLANS, type PlanDoc } from '../projections/plan-view.js';
+import { SESSIONS, type SessionDoc } from '../projections/session-view.js';
+import { HISTORY, indexNames, type HistoryDoc } from '../projections/views-projection.js';
+import type { ReadConsistency } from './consistency.js';
+import { fail } from './problem.js';
+import { etag, query } from './request.js';
+import { historyQuery, listApprovalsQuery, listSessionsQuery, streamQuery, waitForQuery } from './schemas.js';
+import { approvalBody, historyBody, pendingApprovalBody, planBody, planStatusBody, sessionBody } from './bodies.js';
+
+const WAIT_TIMEOUT_MS = 5_000;
+const DEFAULT_PAGE = 50;
+
+export function queryRoutes(views: ViewStore, store: EventStore, consistency: ReadConsistency) {
+  const app = new Hono();
+
+  async function caughtUp(c: Context): Promise<void> {
+    const { wait_for } = query(c, waitForQuery);
+    if (wait_for === undefined) return;
+    const head = await store.headPosition();
+    if (wait_for > head) {
+      fail(400, 'position_ahead_of_log', `position ${wait_for} is beyond the end of the log (${head}); use a position from a command response`, {
+        log_head: head,
+      });
+    }
+    if (!(await consistency.waitFor(wait_for, WAIT_TIMEOUT_MS))) {
+      fail(503, 'not_caught_up', `the read models have not reached position ${wait_for} yet; retry shortly`, {
+        position: await consistency.position(),
+      });
+    }
+  }
+
+  async function page<T>(collection: string, index: string, limit = DEFAULT_PAGE, cursor?: number) {
+    const members = await views.range(index, { limit, ...(cursor !== undefined ? { below: cursor } : {}) });
+    const docs = (await views.getMany(collection, members.map((m) => m.id))).filter((d): d is NonNullable<typeof d> => d !== undefined);
+    const last = members.at(-1);
+    return { docs: docs as unknown as T[], next_cursor: members.length === limit && last ? String(last.score) : null };
+  }
+
+  async function requireDoc<T>(collection: string, id: string, what: 'session' | 'plan'): Promise<T> {
+    const doc = await views.get(collection, id);
+    if (!doc) fail(404, `${what}_not_found`, `${what} ${id} does not exist`, { [`${what}_id`]: id });
+    return doc as unknown as T;
+  }
+
+  app.get('/sessions', async (c) => {
+    const q = query(c, listSessionsQuery);
+    await caughtUp(c);
+    const { docs, next_cursor } = await page<SessionDoc>(SESSIONS, indexNames.sessions(q), q.limit, q.cursor);
+    return c.json({ sessions: docs.map(sessionBody), next_cursor });
+  });
+
+  app.get('/sessions/:id', async (c) => {
+    await caughtUp(c);
+    const session = await requireDoc<SessionDoc>(SESSIONS, c.req.param('id'), 'session');
+    c.header('ETag', etag(session.stream_revision));
+    return c.json(sessionBody(session));
+  });
+
+  app.get('/sessions/:id/history', async (c) => {
+    const q = query(c, historyQuery);
+    await caughtUp(c);
+    const id = c.req.param('id');
+    await requireDoc<SessionDoc>(SESSIONS, id, 'session');
+    const { docs, next_cursor } = await page<HistoryDoc>(HISTORY, indexNames.history(id), q.limit, q.cursor);
+    // Pages run newest first (the cursor walks back in time); each page reads oldest first.
+    return c.json({ session_id: id, events: docs.map(historyBody).reverse(), next_cursor });
+  });
+
+  app.get('/sessions/:id/pending-approvals', async (c) => {
+    await caughtUp(c);
+    const id = c.req.param('id');
+    await requireDoc<SessionDoc>(SESSIONS, id, 'session');
+    const { docs } = await page<ApprovalDoc>(APPROVALS, indexNames.approvals({ session_id: id, status: 'pending' }), 500);
+    const pending = docs.map(pendingApprovalBody);
+    return c.json({ session_id: id, pending_approvals: pending, count: pending.length });
+  });
+
+  app.get('/plans/:id', async (c) => {
+    await caughtUp(c);
+    const plan = await requireDoc<PlanDoc>(PLANS, c.req.param('id'), 'plan');
+    c.header('ETag', etag(plan.stream_revision));
+    return c.json(planBody(plan));
+  });
+
+  app.get('/plans/:id/status', async (c) => {
+    await caughtUp(c);
+    const plan = await requireDoc<PlanDoc>(PLANS, c.req.param('id'), 'plan');
+    c.header('ETag', etag(plan.stream_revision));
+    return c.json(planStatusBody(plan));
+  });
+
+  app.get('/approvals', async (c) => {
+    const q = query(c, listApprovalsQuery);
+    await caughtUp(c);
+    const { docs, next_cursor } = await page<ApprovalDoc>(APPROVALS, indexNames.approvals(q), q.limit, q.cursor);
+    return c.json({ approvals: docs.map(approvalBody), next_cursor });
+  });
+
+  // Debugging: the raw events of one stream, straight from the log.
+  app.get('/streams/:name', async (c) => {
+    const q = query(c, streamQuery);
+    const name = c.req.param('name');
+    const limit = q.limit ?? 100;
+    const events = await store.readStream(name, {
+      direction: q.direction ?? 'forwards',
+      maxCount: limit,
+      ...(q.from !== undefined ? { fromRevision: q.from } : {}),
+    });
+    if (events.length === 0 && q.from === undefined) fail(404, 'stream_not_found', `stream ${name} has no events`, { stream: name });
+    const last = events.at(-1);
+    const next = last && events.length === limit ? (q.direction === 'backwards' ? last.revision - 1 : last.revision + 1) : null;
+    return c.json({ stream: name, events, next_from: next !== null && next >= 0 ? next : null });
+  });
+
+  return app;
+}

@@ -1,0 +1,73 @@
+// Reading a request: JSON bodies (415 when not JSON, 400 when malformed or invalid), queries, the
+// command id (Idempotency-Key), If-Match. Every failure here is a ProblemError and changes nothing.
+import type { Context } from 'hono';
+import * as v from 'valibot';
+import { newId } from '../events/ids.js';
+import type { CommandMeta } from '../commands/handle.js';
+import { fail } from './problem.js';
+
+function issuesOf(issues: readonly v.BaseIssue<unknown>[]) {
+  return issues.map((issue) => ({ path: v.getDotPath(issue) ?? '', message: issue.message }));
+}
+
+function invalidRequest(where: 'body' | 'query', issues: readonly v.BaseIssue<unknown>[]): never {
+  const errors = issuesOf(issues);
+  const first = errors[0];
+  return fail(400, 'validation_failed', `invalid ${where}: ${first?.path ? `${first.path} ` : ''}${first?.message ?? 'invalid'}`, { errors });
+}
+
+/**
+ * The JSON body, validated. An empty body reads as `{}` (commands such as suspend take no fields);
+ * anything else must be application/json.
+ */
+export async function jsonBody<S extends v.GenericSchema>(c: Context, schema: S, prepare?: (raw: unknown) => unknown): Promise<v.InferOutput<S>> {
+  const text = await c.req.text();
+  let raw: unknown = {};
+  if (text.trim() !== '') {
+    const type = c.req.header('content-type') ?? '';
+    if (!/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
+      fail(415, 'unsupported_media_type', `send JSON with content-type application/json (got ${type || 'none'})`);
+    }
+    try {
+      raw = JSON.parse(text);
+    } catch (error) {
+      fail(400, 'malformed_json', `the body is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    fail(400, 'validation_failed', 'the body must be a JSON object');
+  }
+  const result = v.safeParse(schema, prepare ? prepare(raw) : raw);
+  if (!result.success) invalidRequest('body', result.issues);
+  return (result as v.SafeParseResult<S> & { success: true }).output;
+}
+
+export function query<S extends v.GenericSchema>(c: Context, schema: S): v.InferOutput<S> {
+  const result = v.safeParse(schema, c.req.query());
+  if (!result.success) invalidRequest('query', result.issues);
+  return (result as v.SafeParseResult<S> & { success: true }).output;
+}
+
+const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
+
+/** The command's id: the client's Idempotency-Key when given (so a retry is recognised), else new. */
+export function commandMeta(c: Context): CommandMeta {
+  const key = c.req.header('idempotency-key');
+  if (key !== undefined && !KEY_PATTERN.test(key)) {
+    fail(400, 'validation_failed', 'Idempotency-Key must be 1-200 visible ASCII characters');
+  }
+  const ifMatch = c.req.header('if-match');
+  let expected: number | undefined;
+  if (ifMatch !== undefined && ifMatch.trim() !== '*') {
+    const match = /^\s*(?:W\/)?"?(\d+)"?\s*$/.exec(ifMatch);
+    if (!match) fail(400, 'validation_failed', 'If-Match must be an ETag from this API, such as "3"');
+    expected = Number(match![1]);
+  }
+  return {
+    command_id: key ?? newId(),
+    ...(c.req.header('x-correlation-id') ? { correlation_id: c.req.header('x-correlation-id') } : {}),
+    ...(expected !== undefined ? { expected_revision: expected } : {}),
+  };
+}
+
+export const etag = (revision: number) => `"${revision}"`;

@@ -1,0 +1,94 @@
+// Request bodies and query strings, validated at the edge with valibot. Unknown keys are ignored
+// (the IDE protocol promises that); wrong types and missing fields get a 400 that names the field.
+import * as v from 'valibot';
+import { AGENT_TYPES, SESSION_MODES } from '../events/catalog.js';
+import { MAX_SUBTASKS } from '../commands/dag.js';
+
+const id = v.pipe(v.string(), v.trim(), v.minLength(1, 'must not be empty'), v.maxLength(200, 'is longer than 200 characters'));
+const reason = v.optional(v.pipe(v.string(), v.maxLength(10_000)));
+
+export const startSessionBody = v.object({
+  session_id: v.optional(v.pipe(id, v.regex(/^[A-Za-z0-9._:-]+$/, 'may contain only letters, digits and . _ : -'))),
+  name: v.optional(v.pipe(v.string(), v.maxLength(200))),
+  mode: v.optional(v.picklist(SESSION_MODES)),
+  agent_type: v.optional(v.picklist(AGENT_TYPES)),
+});
+
+export const userMessageBody = v.object({
+  content: v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(100_000)),
+  role: v.optional(v.literal('user')),
+  agent_type: v.optional(v.picklist(AGENT_TYPES)),
+});
+
+export const reasonBody = v.object({ reason });
+
+const subtaskBody = v.object({
+  id: v.optional(v.pipe(id, v.regex(/^[A-Za-z0-9._:-]+$/, 'may contain only letters, digits and . _ : -'))),
+  description: v.pipe(v.string(), v.trim(), v.minLength(1, 'must not be empty'), v.maxLength(10_000)),
+  agent: v.optional(v.picklist(AGENT_TYPES)),
+  dependencies: v.optional(
+    v.pipe(
+      v.array(v.union([v.pipe(v.number(), v.integer(), v.minValue(0)), id], 'must be a subtask index (integer) or id (string)')),
+      v.maxLength(MAX_SUBTASKS),
+    ),
+  ),
+  estimated_time: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(10_000_000))),
+});
+
+export const createPlanBody = v.object({
+  session_id: v.optional(id),
+  goal: v.pipe(v.string(), v.trim(), v.minLength(1, 'must not be empty'), v.maxLength(10_000)),
+  subtasks: v.pipe(v.array(subtaskBody), v.maxLength(MAX_SUBTASKS, `has more than ${MAX_SUBTASKS} subtasks`)),
+  default_agent: v.optional(v.picklist(AGENT_TYPES)),
+});
+
+export const revisePlanBody = v.object({
+  goal: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(10_000))),
+  subtasks: v.pipe(v.array(subtaskBody), v.maxLength(MAX_SUBTASKS)),
+  feedback: reason,
+});
+
+const decisionFields = {
+  approval_request_id: id,
+  decision: v.picklist(['approve', 'reject', 'modify'], 'must be approve, reject or modify'),
+  feedback: v.optional(v.pipe(v.string(), v.maxLength(10_000))),
+};
+export const decisionBody = v.object(decisionFields);
+
+/** A known IDE build nests the decision in `metadata`; top-level fields win when both are present. */
+export function flattenDecision(body: unknown): unknown {
+  if (typeof body !== 'object' || body === null) return body;
+  const record = body as Record<string, unknown>;
+  const nested = typeof record.metadata === 'object' && record.metadata !== null ? (record.metadata as Record<string, unknown>) : {};
+  const pick = (key: string) => record[key] ?? nested[key];
+  return { approval_request_id: pick('approval_request_id'), decision: pick('decision'), feedback: pick('feedback') };
+}
+
+const limit = v.optional(v.pipe(v.string(), v.toNumber(), v.integer('must be an integer'), v.minValue(1), v.maxValue(500)));
+const cursor = v.optional(v.pipe(v.string(), v.toNumber(), v.integer('is not a cursor from this API'), v.minValue(0)));
+
+export const listSessionsQuery = v.object({
+  status: v.optional(v.picklist(['active', 'suspended', 'completed', 'expired'])),
+  mode: v.optional(v.picklist(SESSION_MODES)),
+  limit,
+  cursor,
+});
+
+export const listApprovalsQuery = v.object({
+  session_id: v.optional(id),
+  status: v.optional(v.picklist(['pending', 'approved', 'rejected', 'modification_requested', 'expired', 'closed'])),
+  limit,
+  cursor,
+});
+
+export const historyQuery = v.object({ limit, cursor });
+
+export const streamQuery = v.object({
+  from: v.optional(v.pipe(v.string(), v.toNumber(), v.integer(), v.minValue(0))),
+  limit,
+  direction: v.optional(v.picklist(['forwards', 'backwards'])),
+});
+
+export const waitForQuery = v.object({
+  wait_for: v.optional(v.pipe(v.string(), v.toNumber(), v.integer('must be a position from a command response'), v.minValue(0))),
+});

@@ -1,0 +1,140 @@
+// Assembles a running Planline from a config: adapters → command side → projector → timer → HTTP.
+// main.ts calls it for `npm start`; end-to-end tests call it to get a real server on a free port.
+import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config.js';
+import { openEventStore, openViewStore } from './adapters.js';
+import { createCommandHandler } from './commands/handle.js';
+import { createCommands } from './commands/service.js';
+import { startProjector } from './projections/projector.js';
+import { viewsProjection } from './projections/views-projection.js';
+import { startApprovalTimer, type ApprovalTimer } from './handlers/approval-timer.js';
+import { checkpointConsistency, projectorConsistency, type ReadConsistency } from './http/consistency.js';
+import { createApp } from './http/app.js';
+import { createMetrics } from './http/metrics.js';
+import type { Readiness } from './http/ops.js';
+import type { Logger } from './log.js';
+import type { ShutdownStep } from './lifecycle.js';
+
+export interface Planline {
+  /** Base URL of the HTTP edge (undefined when this process has no edge role). */
+  url: string | undefined;
+  /** Shutdown steps in order: stop accepting, finish in-flight work, flush, close. */
+  shutdownSteps: ShutdownStep[];
+  /** Run every shutdown step (tests; main.ts wires the same steps to SIGTERM). */
+  close(): Promise<void>;
+}
+
+export async function startPlanline(config: Config, log: Logger): Promise<Planline> {
+  const store = await openEventStore(config.eventStore);
+  const { views, kind: viewsKind } = await openViewStore(config.redisUrl);
+  // In-memory read models exist only in this process: it must project them itself.
+  const roles = new Set(viewsKind === 'memory' ? [...config.roles, 'projector' as const] : config.roles);
+
+  const handler = createCommandHandler(store);
+  const commands = createCommands(handler, {
+    approvalTimeoutS: config.planApprovalTimeoutS,
+    approvalTimeoutAction: config.planApprovalTimeoutAction,
+    maxParallel: 4,
+    maxAttempts: 3,
+    retryBackoffMs: 1_000,
+  });
+  const metrics = createMetrics();
+
+  let timer: ApprovalTimer | undefined;
+  const headAtStart = await store.headPosition();
+  let caughtUp = headAtStart === 0;
+  const startedAt = performance.now();
+  if (roles.has('projector')) {
+    log.info('projecting read models', { views: viewsKind, log_head: headAtStart });
+  }
+  const projector = roles.has('projector')
+    ? startProjector({
+        store,
+        views,
+        projection: viewsProjection,
+        log: (msg) => log.warn(msg, { projection: viewsProjection.name }),
+        onCommitted: (position) => {
+          if (!caughtUp && position >= headAtStart) {
+            caughtUp = true;
+            const seconds = (performance.now() - startedAt) / 1000;
+            log.info('read models caught up', { position, seconds: Number(seconds.toFixed(3)) });
+          }
+          timer?.poke();
+        },
+      })
+    : undefined;
+
+  const consistency: ReadConsistency = projector
+    ? withFallback(projectorConsistency(projector), checkpointConsistency(views, viewsProjection.name), () => projector.isActive())
+    : checkpointConsistency(views, viewsProjection.name);
+
+  if (roles.has('executor')) timer = startApprovalTimer({ views, commands, log });
+
+  metrics.gauge('planline_event_log_head_position', 'Position of the last event in the log.', () => store.headPosition());
+  metrics.gauge('planline_read_models_position', 'Position the read models have reached.', () => consistency.position());
+
+  async function readiness(): Promise<Readiness> {
+    const checks: Readiness['checks'] = {};
+    let head = 0;
+    try {
+      head = await store.headPosition();
+      checks.event_store = { ok: true, detail: head };
+    } catch (error) {
+      checks.event_store = { ok: false, detail: (error as Error).message };
+    }
+    checks.read_models = { ok: await views.ping().catch(() => false) };
+    const position = await consistency.position().catch(() => -1);
+    const behind = Math.max(0, head - position);
+    const initialCatchUpDone = projector ? caughtUp || position >= headAtStart : position >= 0;
+    checks.caught_up = { ok: initialCatchUpDone, detail: behind };
+    return { ready: Object.values(checks).every((c) => c.ok), checks };
+  }
+
+  let server: ServerType | undefined;
+  let url: string | undefined;
+  if (roles.has('edge')) {
+    const app = createApp({ commands, views, store, consistency, metrics, readiness, log, maxBodyBytes: config.maxBodyBytes, authSecret: config.authSecret });
+    server = await new Promise<ServerType>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+      s.once('error', reject);
+    });
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    url = `http://${host}:${address.port}`;
+    log.info('listening', { url, roles: [...roles], event_store: config.eventStore.kind, views: viewsKind });
+  }
+
+  const shutdownSteps: ShutdownStep[] = [
+    {
+      name: 'stop accepting and finish in-flight requests',
+      run: () =>
+        new Promise<void>((resolve) => {
+          if (!server) return resolve();
+          server.close(() => resolve());
+          // Idle keep-alive connections would hold close() open; in-flight requests still finish.
+          (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        }),
+    },
+    { name: 'stop the approval timer', run: async () => timer?.stop() },
+    { name: 'stop the projector', run: async () => projector?.stop() },
+    { name: 'close the event store (flushes pending appends)', run: () => store.close() },
+    { name: 'close the read-model store', run: () => views.close() },
+  ];
+
+  return {
+    url,
+    shutdownSteps,
+    async close() {
+      for (const step of shutdownSteps) await step.run();
+    },
+  };
+}
+
+/** Use the local projector while it is the active one; otherwise read the shared checkpoint. */
+function withFallback(primary: ReadConsistency, fallback: ReadConsistency, usePrimary: () => boolean): ReadConsistency {
+  return {
+    waitFor: (position, timeoutMs) => (usePrimary() ? primary : fallback).waitFor(position, timeoutMs),
+    position: () => (usePrimary() ? primary : fallback).position(),
+  };
+}
