@@ -293,8 +293,11 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
     if (flushScheduled === null) {
       flushScheduled = new Promise<void>((resolve) => {
         setImmediate(() => {
-          flush();
-          resolve();
+          try {
+            flush();
+          } finally {
+            resolve(); // close() waits on this; it must settle whatever happened
+          }
         });
       });
     }
