@@ -1,0 +1,163 @@
+// Command handling against a real (in-memory SQLite) event store: idempotency, optimistic
+// concurrency, metadata, and the follow-ups that a use case records in its first event.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSqliteEventStore } from '../../src/events/sqlite-store.js';
+import type { EventStore } from '../../src/events/store.js';
+import { createCommandHandler } from '../../src/commands/handle.js';
+import { createCommands, DEFAULT_POLICY } from '../../src/commands/service.js';
+import { DomainError } from '../../src/commands/errors.js';
+import { streams } from '../../src/events/catalog.js';
+
+let store: EventStore;
+beforeEach(() => {
+  store = openSqliteEventStore(':memory:');
+});
+afterEach(async () => {
+  await store.close();
+});
+
+const subtasks = [{ description: 'one' }, { description: 'two', dependencies: [0] }];
+const types = async (stream: string) => (await store.readStream(stream)).map((e) => e.type);
+
+describe('command handling', () => {
+  it('records command, correlation and causation ids and the schema version on every event', async () => {
+    const commands = createCommands(createCommandHandler(store));
+    const plan = await commands.createPlan({ goal: 'g', subtasks }, { command_id: 'cmd-1', correlation_id: 'conv-9' });
+    const [drafted] = await store.readStream(streams.plan(plan.plan_id));
+    expect(drafted!.metadata).toMatchObject({ correlation_id: 'conv-9', causation_id: 'cmd-1', schema_version: 1 });
+    const [attached] = (await store.readStream(streams.session(plan.session_id))).filter((e) => e.type === 'TaskClassified');
+    expect(attached!.metadata).toMatchObject({ command_id: 'cmd-1', correlation_id: 'conv-9', causation_id: 'cmd-1' });
+  });
+
+  it('a repeated command id returns the original result and appends nothing', async () => {
+    const commands = createCommands(createCommandHandler(store));
+    const first = await commands.createPlan({ goal: 'g', subtasks }, { command_id: 'same' });
+    const head = await store.headPosition();
+    const again = await commands.createPlan({ goal: 'g', subtasks }, { command_id: 'same' });
+    expect(again.plan_id).toBe(first.plan_id);
+    expect(again.approval_request_id).toBe(first.approval_request_id);
+    expect(again.changed).toBe(false);
+    expect(await store.headPosition()).toBe(head);
+  });
+
+  it('a retry from a fresh process (no cache) is recognised from the log', async () => {
+    const first = await createCommands(createCommandHandler(store)).createPlan({ goal: 'g', subtasks }, { command_id: 'k1' });
+    const decide = { approval_request_id: first.approval_request_id, decision: 'approve' as const };
+    await createCommands(createCommandHandler(store)).decidePlan(first.plan_id, decide, { command_id: 'k2' });
+    const head = await store.headPosition();
+    const replay = await createCommands(createCommandHandler(store)).decidePlan(first.plan_id, decide, { command_id: 'k2' });
+    expect(replay.changed).toBe(false);
+    expect(await store.headPosition()).toBe(head);
+  });
+
+  it('concurrent conflicting decisions from two processes: exactly one wins, the other sees it', async () => {
+    const plan = await createCommands(createCommandHandler(store)).createPlan({ goal: 'g', subtasks }, { command_id: 'p' });
+    // Two handlers = two processes with their own caches, racing on the same stream.
+    const a = createCommands(createCommandHandler(store));
+    const b = createCommands(createCommandHandler(store));
+    await Promise.all([a.planState(plan.plan_id), b.planState(plan.plan_id)]);
+    const results = await Promise.allSettled([
+      a.decidePlan(plan.plan_id, { approval_request_id: plan.approval_request_id, decision: 'approve' }, { command_id: 'x' }),
+      b.decidePlan(plan.plan_id, { approval_request_id: plan.approval_request_id, decision: 'reject' }, { command_id: 'y' }),
+    ]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect((lost[0]!.reason as DomainError).code).toBe('already_decided');
+    const decisions = (await types(streams.plan(plan.plan_id))).filter((t) => t === 'PlanApproved' || t === 'PlanRejected');
+    expect(decisions).toHaveLength(1);
+  });
+
+  it('If-Match on a stale revision is refused with 412 and changes nothing', async () => {
+    const commands = createCommands(createCommandHandler(store));
+    const plan = await commands.createPlan({ goal: 'g', subtasks }, { command_id: 'p' });
+    const error = await commands
+      .decidePlan(plan.plan_id, { approval_request_id: plan.approval_request_id, decision: 'approve' }, { command_id: 'd', expected_revision: 0 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DomainError);
+    expect((error as DomainError).status).toBe(412);
+    expect(await types(streams.plan(plan.plan_id))).toEqual(['PlanDrafted', 'PlanApprovalRequested']);
+    await commands.decidePlan(plan.plan_id, { approval_request_id: plan.approval_request_id, decision: 'approve' }, { command_id: 'd', expected_revision: 1 });
+    expect(await types(streams.plan(plan.plan_id))).toContain('PlanApproved');
+  });
+
+  it('an invalid plan touches neither the session nor the log', async () => {
+    const commands = createCommands(createCommandHandler(store));
+    const session = await commands.startSession({}, { command_id: 's' });
+    const head = await store.headPosition();
+    await expect(
+      commands.createPlan({ session_id: session.session_id, goal: 'g', subtasks: [{ id: 'a', description: 'x', dependencies: ['a'] }] }, { command_id: 'bad' }),
+    ).rejects.toMatchObject({ code: 'invalid_plan' });
+    expect(await store.headPosition()).toBe(head);
+  });
+
+  it('a message during review supersedes the plan and closes its approval (rule 3)', async () => {
+    const commands = createCommands(createCommandHandler(store));
+    const plan = await commands.createPlan({ goal: 'g', subtasks }, { command_id: 'p' });
+    const sent = await commands.sendUserMessage(plan.session_id, { content: 'actually, do X' }, { command_id: 'm' });
+    expect(sent.superseded_plan_id).toBe(plan.plan_id);
+    expect(await types(streams.plan(plan.plan_id))).toEqual(['PlanDrafted', 'PlanApprovalRequested', 'PlanSuperseded']);
+    await expect(
+      commands.decidePlan(plan.plan_id, { approval_request_id: plan.approval_request_id, decision: 'approve' }, { command_id: 'late' }),
+    ).rejects.toMatchObject({ code: 'approval_closed' });
+    expect((await commands.sessionState(plan.session_id)).fsm_state).toBe('classify');
+  });
+
+  it('a second plan during review supersedes the first', async () => {
+    const commands = createCommands(createCommandHandler(store));
+    const first = await commands.createPlan({ goal: 'g', subtasks }, { command_id: 'p1' });
+    const second = await commands.createPlan({ session_id: first.session_id, goal: 'g2', subtasks }, { command_id: 'p2' });
+    expect(second.superseded_plan_id).toBe(first.plan_id);
+    expect((await commands.planState(first.plan_id)).state.status).toBe('superseded');
+    expect((await commands.sessionState(first.session_id)).session.current_plan_id).toBe(second.plan_id);
+  });
+
+  it('a follow-up interrupted by a crash is finished by retrying the command with the same id', async () => {
+    const commands = createCommands(createCommandHandler(store));
+    const plan = await commands.createPlan({ goal: 'g', subtasks }, { command_id: 'p' });
+    // Simulate the crash: the session event is written (by a process that died before its follow-up).
+    const crashed = createCommandHandler(store);
+    await crashed.execute(streams.session(plan.session_id), (await import('../../src/commands/session.js')).sessionDecider, { command_id: 'm' }, () => [
+      { type: 'UserMessageReceived', data: { message_id: 'msg', content: 'x', role: 'user', supersedes_plan_id: plan.plan_id } },
+    ]);
+    expect((await commands.planState(plan.plan_id)).state.status).toBe('awaiting_approval');
+    // The client retries with its Idempotency-Key: the recorded intent is carried out, once.
+    const retried = await createCommands(createCommandHandler(store)).sendUserMessage(plan.session_id, { content: 'x' }, { command_id: 'm' });
+    expect(retried.superseded_plan_id).toBe(plan.plan_id);
+    expect((await createCommands(createCommandHandler(store)).planState(plan.plan_id)).state.status).toBe('superseded');
+    expect((await types(streams.session(plan.session_id))).filter((t) => t === 'UserMessageReceived')).toHaveLength(1);
+  });
+
+  it('completing a session cancels its open plan', async () => {
+    const commands = createCommands(createCommandHandler(store));
+    const plan = await commands.createPlan({ goal: 'g', subtasks }, { command_id: 'p' });
+    await commands.completeSession(plan.session_id, { reason: 'bye' }, { command_id: 'c' });
+    expect((await commands.planState(plan.plan_id)).state.status).toBe('cancelled');
+  });
+
+  it('unknown ids are 404s', async () => {
+    const commands = createCommands(createCommandHandler(store), DEFAULT_POLICY);
+    await expect(commands.sendUserMessage('nope', { content: 'x' }, { command_id: 'a' })).rejects.toMatchObject({ code: 'session_not_found', status: 404 });
+    await expect(commands.cancelPlan('nope', {}, { command_id: 'b' })).rejects.toMatchObject({ code: 'plan_not_found', status: 404 });
+    await expect(commands.createPlan({ session_id: 'nope', goal: 'g', subtasks }, { command_id: 'c' })).rejects.toMatchObject({ code: 'session_not_found' });
+    expect(await store.headPosition()).toBe(0);
+  });
+
+  it('a full execution reaches completed with parallel subtasks', async () => {
+    const commands = createCommands(createCommandHandler(store));
+    const plan = await commands.createPlan({ goal: 'g', subtasks: [{ id: 'a', description: 'a' }, { id: 'b', description: 'b' }, { id: 'c', description: 'c', dependencies: ['a', 'b'] }] }, { command_id: 'p' });
+    const id = plan.plan_id;
+    let n = 0;
+    const run = (command: Parameters<typeof commands.onPlan>[1]) => commands.onPlan(id, command, { command_id: `x${n++}` });
+    await commands.decidePlan(id, { approval_request_id: plan.approval_request_id, decision: 'approve' }, { command_id: 'ok' });
+    await run({ type: 'StartExecution', max_parallel: 2 });
+    const now = new Date();
+    await Promise.all(['a', 'b'].map((s) => run({ type: 'DispatchSubtask', subtask_id: s, now })));
+    await Promise.all(['a', 'b'].map((s) => run({ type: 'CompleteSubtask', subtask_id: s, attempt: 1 })));
+    await run({ type: 'DispatchSubtask', subtask_id: 'c', now });
+    const done = await run({ type: 'CompleteSubtask', subtask_id: 'c', attempt: 1 });
+    expect(done.plan.status).toBe('completed');
+    expect((await commands.sessionState(plan.session_id)).fsm_state).toBe('completed');
+  });
+});
