@@ -101,6 +101,11 @@ export function planSummary(plan: PlanDoc) {
   };
 }
 
+function withoutAttemptDetails(subtask: SubtaskView): SubtaskView {
+  const { started_at: _started, finished_at: _finished, error: _error, not_before: _notBefore, ...rest } = subtask;
+  return rest;
+}
+
 function withSubtask(plan: PlanDoc, id: string, change: Partial<SubtaskView>): SubtaskView[] {
   return plan.subtasks.map((s) => (s.id === id ? { ...s, ...change } : s));
 }
@@ -112,6 +117,8 @@ function finished(plan: PlanDoc, at: string): Pick<PlanDoc, 'finished_at' | 'dur
 
 /** Fold one plan event into its document; returns the new document (undefined: nothing to write). */
 export function nextPlanDoc(plan: PlanDoc | undefined, event: PlanEvent, stored: StoredEvent): PlanDoc | undefined {
+  // A redelivered event (the document already includes its revision) changes nothing (DESIGN §1).
+  if (plan && stored.revision <= plan.stream_revision) return undefined;
   const at = stored.metadata.at;
   if (event.type === 'PlanDrafted') {
     const d = event.data;
@@ -186,8 +193,14 @@ export function nextPlanDoc(plan: PlanDoc | undefined, event: PlanEvent, stored:
       return withStatus({ ...base, reason: event.data.reason }, 'replanning');
     case 'PlanExecutionStarted':
       return withStatus({ ...base, started_at: at }, 'executing');
-    case 'SubtaskDispatched':
-      return withSubtasks(base, withSubtask(base, event.data.subtask_id, { status: 'dispatched', attempt: event.data.attempt }));
+    case 'SubtaskDispatched': {
+      // A new attempt: the times, error and retry time of the previous one no longer describe it.
+      const { subtask_id, attempt } = event.data;
+      return withSubtasks(
+        base,
+        base.subtasks.map((s) => (s.id === subtask_id ? { ...withoutAttemptDetails(s), status: 'dispatched', attempt } : s)),
+      );
+    }
     case 'SubtaskStarted':
       return withSubtasks(base, withSubtask(base, event.data.subtask_id, { status: 'running', started_at: at }));
     case 'SubtaskSucceeded':

@@ -62,6 +62,9 @@ const emptyPlan = {
 };
 
 export function nextSessionDoc(doc: SessionDoc | undefined, event: SessionEvent, stored: StoredEvent): SessionDoc | undefined {
+  // A redelivered event (the document already includes its revision) changes nothing (DESIGN §1):
+  // message_count must not count a message twice.
+  if (doc && stored.revision <= doc.stream_revision) return undefined;
   const at = stored.metadata.at;
   if (event.type === 'SessionStarted') {
     return withFsm({

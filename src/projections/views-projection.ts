@@ -1,7 +1,7 @@
 // The `views` projection: plan, session, approval and history read models, folded together so one
 // commit carries everything an event changes (a plan event moves the plan, its approval and its
 // session's fsm_state at once; no reader sees one without the others).
-import { parseStreamName, toDomainEvent, type PlanEvent, type SessionEvent } from '../events/catalog.js';
+import { parseStreamName, toDomainEvent, type DomainEvent, type PlanEvent, type SessionEvent } from '../events/catalog.js';
 import type { StoredEvent } from '../events/store.js';
 import type { Projection, ProjectionTx } from './projector.js';
 import type { Doc, IndexEntry } from './views.js';
@@ -12,7 +12,7 @@ import { applyToApprovalView, APPROVALS, type ApprovalDoc } from './approval-vie
 export const HISTORY = 'history';
 
 /** Bump when a read model's shape or meaning changes: the projector rebuilds from the log. */
-export const VIEWS_VERSION = 1;
+export const VIEWS_VERSION = 2;
 
 export interface HistoryDoc {
   event_id: string;
@@ -82,7 +82,7 @@ function indexesOf(collection: string, _id: string, doc: Doc): IndexEntry[] {
   }
 }
 
-function recordHistory(sessionId: string, stored: StoredEvent, tx: ProjectionTx): void {
+function recordHistory(sessionId: string, stored: StoredEvent, event: DomainEvent, tx: ProjectionTx): void {
   tx.put(HISTORY, stored.id, {
     event_id: stored.id,
     session_id: sessionId,
@@ -91,7 +91,8 @@ function recordHistory(sessionId: string, stored: StoredEvent, tx: ProjectionTx)
     position: stored.position,
     type: stored.type,
     at: stored.metadata.at,
-    data: stored.data,
+    // The upcast data, copied: the tx freezes what it is given, and the event belongs to the caller.
+    data: structuredClone(event.data) as Record<string, unknown>,
   } satisfies HistoryDoc);
 }
 
@@ -101,14 +102,14 @@ async function apply(stored: StoredEvent, tx: ProjectionTx): Promise<void> {
   if (!stream || !event) return;
   if (stream.kind === 'session') {
     const session = await applyToSessionView(event as SessionEvent, stored, stream.id, tx);
-    if (session) recordHistory(session.session_id, stored, tx);
+    if (session) recordHistory(session.session_id, stored, event, tx);
     return;
   }
   const plan = await applyToPlanView(event as PlanEvent, stored, stream.id, tx);
   if (!plan) return;
   await applyToApprovalView(event as PlanEvent, stored, plan, tx);
   await followPlanInSession(plan, stored, tx);
-  recordHistory(plan.session_id, stored, tx);
+  recordHistory(plan.session_id, stored, event, tx);
 }
 
 export const viewsProjection: Projection = {
