@@ -10,11 +10,11 @@ const prefix = uniquePrefix('redis-views');
 describe.skipIf(!redisUp)('redis view store', () => {
   let opened = 0;
   // Each test gets its own namespace under the file's prefix, so tests never see each other's keys.
-  viewStoreContract('redis (argv commits)', async () =>
+  viewStoreContract('redis (json commits, the default)', async () =>
     redisViewStore(new Redis(REDIS_URL), { keyPrefix: `${prefix}${opened++}:` }),
   );
-  viewStoreContract('redis (json commits)', async () =>
-    redisViewStore(new Redis(REDIS_URL), { keyPrefix: `${prefix}${opened++}:`, commitEncoding: 'json' }),
+  viewStoreContract('redis (argv commits)', async () =>
+    redisViewStore(new Redis(REDIS_URL), { keyPrefix: `${prefix}${opened++}:`, commitEncoding: 'argv' }),
   );
 
   afterAll(async () => {

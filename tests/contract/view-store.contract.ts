@@ -64,7 +64,7 @@ export function viewStoreContract(name: string, open: () => Promise<ViewStore>):
           nested: { list: [1, 'two', { three: [null, true, false] }] },
           nothing: null,
         };
-        const oddId = 'id:with:colons/and spaces*?[x]';
+        const oddId = 'id:with:colons/and spaces*?[x] ✓😀';
         await views.commit('views', [put('plans', oddId, doc), put('plans:archive', oddId, { other: true })], 1);
         expect(await views.get('plans', oddId)).toEqual(doc);
         expect(await views.get('plans:archive', oddId)).toEqual({ other: true });
