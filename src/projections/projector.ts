@@ -58,9 +58,12 @@ export interface ProjectorDeps {
 }
 
 export interface Projector {
-  /** Last position whose effects are committed (as far as this process knows). */
+  /** Last position this process committed or started from (a standby does not track the active one). */
   position(): Position;
-  /** True once this process's commits have reached `position`; false after timeoutMs (default 5 s) or stop. */
+  /**
+   * True once the read models include `position` (committed here, or — on a standby — by the active
+   * projector, seen through the checkpoint); false after timeoutMs (default 5 s) or on stop.
+   */
   waitFor(position: Position, timeoutMs?: number): Promise<boolean>;
   /** Holds the lease and is projecting. */
   isActive(): boolean;
@@ -94,6 +97,7 @@ const DEFAULT_PAGE_SIZE = 2_000;
 const DEFAULT_MAX_CACHED_DOCS = 100_000;
 const DEFAULT_WAIT_MS = 5_000;
 const MAX_BACKOFF_MS = 10_000;
+const STANDBY_POLL_MS = 25;
 
 export const leaseName = (projection: Projection): string => `projection:${projection.name}`;
 
@@ -128,6 +132,25 @@ export function startProjector(deps: ProjectorDeps): Projector {
     for (const waiter of waiters) if (waiter.position <= position) waiter.settle(true);
   }
 
+  // A standby learns what the active projector (in another process) committed by polling the checkpoint,
+  // so waitFor() answers correctly on every instance, not only on the one holding the lease.
+  let polling = false;
+  async function pollCheckpointWhileStandby(): Promise<void> {
+    if (polling) return;
+    polling = true;
+    try {
+      while (waiters.size > 0 && !active && !stopping) {
+        const checkpoint = await views.checkpoint(projection.name).catch(() => undefined);
+        if (checkpoint !== undefined && checkpoint.version === projection.version && !active) {
+          for (const waiter of waiters) if (waiter.position <= checkpoint.position) waiter.settle(true);
+        }
+        await new Promise((resolve) => setTimeout(resolve, STANDBY_POLL_MS));
+      }
+    } finally {
+      polling = false;
+    }
+  }
+
   async function activeSession(leaseTakenAt: number): Promise<void> {
     active = true;
     cache.clear();
@@ -139,40 +162,42 @@ export function startProjector(deps: ProjectorDeps): Projector {
       };
     });
 
-    // Renew every ttl/3. A refused or failed renewal means another process may take over: stop applying.
-    // We also keep a local expiry, measured from when each successful renewal was *sent*, so it fires no
-    // later than the store's: a stalled renewal demotes us before a standby can take over. (Commits are
-    // fenced regardless; this stops wasted work and keeps isActive() honest.)
-    let localExpiry = setTimeout(lapse, Math.max(0, leaseTakenAt + ttl - Date.now()));
-    function lapse(): void {
-      log('lease renewal overdue; standing by');
-      endSession();
-    }
-    let renewing = false;
+    // Renew every ttl/3 in the background (while idle, waiting for events) and inline before each commit
+    // (a long catch-up runs on microtasks only and can starve timers). A refused or failed renewal means
+    // another process may take over: stop applying. The local expiry fires no later than the store's, so
+    // a stalled renewal demotes us before a standby can take over. (Commits are fenced regardless; this
+    // stops wasted work and keeps isActive() honest.)
+    const keeper = leaseKeeper(views, lease, ttl, leaseTakenAt);
+    let localExpiry: NodeJS.Timeout | undefined;
+    const armExpiry = () => {
+      clearTimeout(localExpiry);
+      localExpiry = setTimeout(() => {
+        if (ended) return;
+        if (Date.now() < keeper.expiresAt()) return armExpiry(); // renewed inline meanwhile
+        log('lease renewal overdue; standing by');
+        endSession();
+      }, Math.max(0, keeper.expiresAt() - Date.now()));
+    };
+    armExpiry();
     const renewal = setInterval(() => {
-      if (renewing || ended) return;
-      renewing = true;
-      const sentAt = Date.now();
-      views.acquireLease(lease, ttl).then(
+      if (ended) return;
+      keeper.renew().then(
         (held) => {
-          renewing = false;
           if (ended) return;
-          if (held) {
-            clearTimeout(localExpiry);
-            localExpiry = setTimeout(lapse, Math.max(0, sentAt + ttl - Date.now()));
-          } else {
-            log('lease lost to another owner; standing by');
+          if (held) armExpiry();
+          else {
+            log('lease lost (taken by another owner, or it may have lapsed); standing by');
             endSession();
           }
         },
         (error: unknown) => {
-          renewing = false;
           if (ended) return;
           log(`lease renewal failed (${describe(error)}); standing by`);
           endSession();
         },
       );
     }, Math.max(1, Math.floor(ttl / 3)));
+    const pacer = eventLoopPacer();
 
     let subscription: Subscription | undefined;
     try {
@@ -198,8 +223,10 @@ export function startProjector(deps: ProjectorDeps): Projector {
         if (ended) throw new LeaseLostError(lease); // closing: apply nothing more
         const last = events[events.length - 1];
         if (last === undefined) return;
+        await pacer.breathe();
         try {
           const { ops, settle } = await foldBatch(events, projection, views, cache);
+          await keeper.ensure();
           await views.commit(projection.name, ops, last.position, lease);
           settle();
         } catch (error) {
@@ -232,6 +259,7 @@ export function startProjector(deps: ProjectorDeps): Projector {
       cache.clear();
       await subscription?.close().catch(() => {});
       subscription = undefined;
+      void pollCheckpointWhileStandby();
     }
   }
 
@@ -291,6 +319,7 @@ export function startProjector(deps: ProjectorDeps): Projector {
         };
         const timer = setTimeout(() => waiter.settle(false), timeoutMs);
         waiters.add(waiter);
+        if (!active) void pollCheckpointWhileStandby();
       });
     },
     async stop() {
@@ -316,16 +345,21 @@ export async function rebuild(deps: RebuildDeps): Promise<RebuildResult> {
   const lease: Lease = { name: leaseName(projection), owner: `rebuild-${randomUUID()}` };
 
   const deadline = Date.now() + ttl;
+  let leaseTakenAt = Date.now();
   while (!(await views.acquireLease(lease, ttl))) {
     if (Date.now() >= deadline) {
       throw new Error(`cannot rebuild ${projection.name}: lease ${lease.name} is held by a running projector; stop it first`);
     }
     await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.floor(ttl / 10))));
+    leaseTakenAt = Date.now();
   }
-  // Renewal failures surface as LeaseLostError from the next commit, which is fenced.
+  // Renewed in the background (a reset of a big projection takes a while) and inline before each commit
+  // (folding runs on microtasks and can starve timers); a lapse aborts the rebuild with LeaseLostError.
+  const keeper = leaseKeeper(views, lease, ttl, leaseTakenAt);
   const renewal = setInterval(() => {
-    views.acquireLease(lease, ttl).catch(() => {});
+    keeper.renew().catch(() => {});
   }, Math.max(1, Math.floor(ttl / 3)));
+  const pacer = eventLoopPacer();
 
   const cache = documentCache(deps.maxCachedDocs ?? DEFAULT_MAX_CACHED_DOCS);
   let position: Position = 0;
@@ -334,28 +368,86 @@ export async function rebuild(deps: RebuildDeps): Promise<RebuildResult> {
     await views.reset(projection.name, projection.collections, projection.indexPrefixes);
     await views.setVersion(projection.name, projection.version);
     cache.clearAsEmpty();
-    // Read the next page while this one is folded and committed: the store and the view store work
-    // concurrently with our CPU.
-    let nextPage = store.readAll({ after: 0, maxCount: pageSize });
-    for (;;) {
-      const page = await nextPage;
-      const last = page[page.length - 1];
-      if (last === undefined) break;
-      nextPage = store.readAll({ after: last.position, maxCount: pageSize });
-      const { ops, settle } = await foldBatch(page, projection, views, cache);
-      await views.commit(projection.name, ops, last.position, lease);
-      settle();
-      position = last.position;
-      events += page.length;
-      deps.onProgress?.(events, position);
+    // Pipelined: page N+1 is folded while page N's commit runs in the view store. The cache is settled
+    // before the commit resolves, which is safe only because a failed rebuild is abandoned whole; any
+    // store read during a fold waits for the commit in flight, so it never sees the store behind.
+    let inFlight: Promise<void> = Promise.resolve();
+    let after: Position = 0;
+    try {
+      for (;;) {
+        const page = await store.readAll({ after, maxCount: pageSize });
+        const last = page[page.length - 1];
+        if (last === undefined) break;
+        after = last.position;
+        await pacer.breathe();
+        const { ops, settle } = await foldBatch(page, projection, views, cache, () => inFlight);
+        settle();
+        await inFlight;
+        await keeper.ensure();
+        inFlight = views.commit(projection.name, ops, last.position, lease).then(() => {
+          position = last.position;
+          events += page.length;
+          deps.onProgress?.(events, position);
+        });
+        inFlight.catch(() => {}); // handled: awaited before the next commit or in finally below
+      }
+    } finally {
+      await inFlight; // surfaces a failed last commit; never leaves one running behind our back
     }
-    // A trailing read may still be running on a failure path; its result is irrelevant.
-    await nextPage.catch(() => {});
   } finally {
     clearInterval(renewal);
     await views.releaseLease(lease).catch(() => {});
   }
   return { events, position, seconds: (performance.now() - started) / 1_000 };
+}
+
+/**
+ * Tracks when the lease was last confirmed. `ensure()` renews when a third of the ttl has passed and
+ * refuses (LeaseLostError) once a whole ttl has: by then the lease may have lapsed, another projector
+ * may have committed in between, and re-taking it would keep a stale cache. Ages are measured from when
+ * a renewal was sent, so they never run behind the store's own expiry.
+ */
+function leaseKeeper(views: ViewStore, lease: Lease, ttl: number, takenAt: number) {
+  let renewedAt = takenAt;
+  let pending: Promise<boolean> | undefined;
+  function renew(): Promise<boolean> {
+    pending ??= (async () => {
+      const sentAt = Date.now();
+      try {
+        if (sentAt - renewedAt >= ttl) return false;
+        const held = await views.acquireLease(lease, ttl);
+        if (held) renewedAt = Math.max(renewedAt, sentAt);
+        return held;
+      } finally {
+        pending = undefined;
+      }
+    })();
+    return pending;
+  }
+  return {
+    renew,
+    expiresAt: () => renewedAt + ttl,
+    async ensure(): Promise<void> {
+      const age = Date.now() - renewedAt;
+      if (age >= ttl || (age >= ttl / 3 && !(await renew()))) throw new LeaseLostError(lease);
+    },
+  };
+}
+
+/**
+ * Catch-up and rebuild loops resolve only promises that are already settled (SQLite reads, the memory
+ * store), so without a pause they would hold the event loop for as long as the log is long: no timers,
+ * no health checks, no HTTP. breathe() yields one macrotask turn every ~20 ms of work.
+ */
+function eventLoopPacer(sliceMs = 20) {
+  let since = performance.now();
+  return {
+    async breathe(): Promise<void> {
+      if (performance.now() - since < sliceMs) return;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      since = performance.now();
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -375,34 +467,108 @@ interface DocumentCache {
 }
 
 function documentCache(maxDocs: number): DocumentCache {
-  const docs = new Map<string, Known>();
-  // While nothing has been evicted since a reset, a miss is an authoritative "absent": a rebuild then
-  // never reads the store at all.
+  // Two generations instead of a strict LRU: when the young map is full it becomes the old one and the
+  // old one is dropped. Every operation stays O(1) (evicting one entry at a time from the front of a
+  // Map degrades badly once it holds many deleted slots), and a document read again is promoted.
+  const generation = Math.max(1, Math.floor(maxDocs / 2));
+  let young = new Map<string, Known>();
+  let old = new Map<string, Known>();
+  // After a reset, a miss is an authoritative "absent" — except for documents we wrote and then
+  // evicted. Those are remembered in a Bloom filter, so a rebuild larger than the cache still reads the
+  // store only for documents it really evicted (and the odd false positive), never for new ones.
   let complete = false;
+  let evicted = bloomFilter();
+
+  function rotateIfFull(): void {
+    if (young.size < generation) return;
+    if (complete) {
+      for (const key of old.keys()) {
+        if (!young.has(key)) evicted.add(key);
+      }
+      if (evicted.saturated()) complete = false;
+    }
+    old = young;
+    young = new Map();
+  }
+
   return {
     lookup(key) {
-      const doc = docs.get(key);
+      const doc = young.get(key);
       if (doc !== undefined) return doc;
-      return complete ? null : undefined;
+      const older = old.get(key);
+      if (older !== undefined) {
+        young.set(key, older);
+        rotateIfFull();
+        return older;
+      }
+      return complete && !evicted.mightContain(key) ? null : undefined;
     },
     remember(key, doc) {
-      docs.delete(key); // re-insert: Map order is our recency order
-      docs.set(key, doc);
-      if (docs.size > maxDocs) {
-        const oldest = docs.keys().next();
-        if (!oldest.done) docs.delete(oldest.value);
-        complete = false;
-      }
+      young.set(key, doc);
+      rotateIfFull();
     },
     clearAsEmpty() {
-      docs.clear();
+      young = new Map();
+      old = new Map();
+      evicted = bloomFilter();
       complete = true;
     },
     clear() {
-      docs.clear();
+      young = new Map();
+      old = new Map();
       complete = false;
     },
   };
+}
+
+/** Set membership with false positives only; 2 MiB, about 1% false positives up to 1.7 million keys. */
+function bloomFilter() {
+  const BITS = 2 ** 24;
+  const HASHES = 7;
+  const CAPACITY = 1_700_000;
+  const words = new Uint32Array(BITS / 32);
+  let added = 0;
+  // Two 32-bit FNV-1a hashes with different seeds, finished with murmur3's fmix; the k probes are
+  // h1 + i·h2 (Kirsch–Mitzenmacher double hashing).
+  function probes(key: string): [number, number] {
+    let a = 0x811c9dc5;
+    let b = 0x050c5d1f;
+    for (let i = 0; i < key.length; i++) {
+      const c = key.charCodeAt(i);
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x01000193);
+    }
+    return [fmix(a), fmix(b) | 1];
+  }
+  return {
+    add(key: string): void {
+      const [h1, h2] = probes(key);
+      for (let i = 0; i < HASHES; i++) {
+        const bit = ((h1 + Math.imul(i, h2)) >>> 0) % BITS;
+        words[bit >>> 5]! |= 1 << (bit & 31);
+      }
+      added++;
+    },
+    mightContain(key: string): boolean {
+      if (added === 0) return false;
+      const [h1, h2] = probes(key);
+      for (let i = 0; i < HASHES; i++) {
+        const bit = ((h1 + Math.imul(i, h2)) >>> 0) % BITS;
+        if ((words[bit >>> 5]! & (1 << (bit & 31))) === 0) return false;
+      }
+      return true;
+    },
+    saturated: () => added > CAPACITY,
+  };
+}
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }
 
 const UNKNOWN: unique symbol = Symbol('unknown');
@@ -424,6 +590,8 @@ async function foldBatch(
   projection: Projection,
   views: ViewStore,
   cache: DocumentCache,
+  /** Awaited before any read from the store (rebuild: the commit still in flight). */
+  beforeStoreRead: () => Promise<void> = () => Promise.resolve(),
 ): Promise<{ ops: ViewOp[]; settle: () => void }> {
   const touched = new Map<string, Touched>();
   const loading = new Map<string, Promise<Known>>();
@@ -447,7 +615,9 @@ async function foldBatch(
       if (base === undefined) {
         let load = loading.get(key);
         if (load === undefined) {
-          load = views.get(collection, id).then((doc) => (doc === undefined ? null : deepFreeze(doc)));
+          load = beforeStoreRead()
+            .then(() => views.get(collection, id))
+            .then((doc) => (doc === undefined ? null : deepFreeze(doc)));
           loading.set(key, load);
         }
         base = await load;
@@ -498,6 +668,7 @@ async function foldBatch(
       else list.push(entry);
     }
   }
+  if (blind.size > 0) await beforeStoreRead();
   for (const [collection, entries] of blind) {
     const docs = await views.getMany(collection, entries.map((entry) => entry.id));
     entries.forEach((entry, i) => {

@@ -424,6 +424,35 @@ for (const adapter of adapters) {
       expect(await projector.waitFor(head + 1_000)).toBe(false);
     });
 
+    it('waitFor on a standby answers from the active projector\'s checkpoint', async () => {
+      const { store, views } = setup();
+      await appendEvents(store, 20);
+      const a = start({ store, views, projection: streamStats(), owner: 'a' });
+      await until(() => a.isActive());
+      const b = start({ store, views, projection: streamStats(), owner: 'b' });
+      const head = await appendEvents(store, 20);
+      expect(await b.waitFor(head, 10_000)).toBe(true);
+      expect(b.isActive()).toBe(false);
+      expect(await b.waitFor(head + 1_000, 100)).toBe(false);
+    });
+
+    it('keeps its lease through a catch-up and a rebuild that take longer than the ttl', async () => {
+      // Catch-up and rebuild loops run on already-settled promises; renewal must not depend on timers.
+      const { store, views } = setup();
+      const head = await appendEvents(store, 3_000, 50);
+      const ttl = 30;
+      const started = Date.now();
+      const projector = start({ store, views, projection: streamStats(), leaseTtlMs: ttl, maxBatch: 5 });
+      expect(await projector.waitFor(head, 20_000)).toBe(true);
+      expect(Date.now() - started).toBeGreaterThan(ttl);
+      await projector.stop();
+      const result = await rebuild({ store, views, projection: streamStats(), leaseTtlMs: ttl, pageSize: 5 });
+      expect(result.seconds * 1_000).toBeGreaterThan(ttl);
+      expect(result.events).toBe(3_000);
+      expect(logs.filter((line) => line.includes('lease'))).toEqual([]);
+      await expectProjected(store, views);
+    });
+
     it('keeps results exact when the document cache is too small to hold everything', async () => {
       const { store, views } = setup();
       const head = await appendEvents(store, 300, 40);
@@ -454,10 +483,10 @@ for (const adapter of adapters) {
       await expectProjected(store, views);
       expect(await views.checkpoint('stats')).toEqual({ position: head, version: 1 });
 
-      // …and into a different, empty store.
+      // …and into a different, empty store, with a cache too small to hold the projection.
       const other = adapter.open();
       cleanups.push(() => other.close());
-      await rebuild({ store, views: other, projection: streamStats(), pageSize: 64 });
+      await rebuild({ store, views: other, projection: streamStats(), pageSize: 64, maxCachedDocs: 8 });
       expect(await actualModel(other, names)).toEqual(live);
     });
 
