@@ -1,6 +1,7 @@
 // Assembles a running Planline from a config: adapters → command side → projector → timer → HTTP.
 // main.ts calls it for `npm start`; end-to-end tests call it to get a real server on a free port.
 import { serve, type ServerType } from '@hono/node-server';
+import type { Server as HttpServer, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import { openEventStore, openViewStore } from './adapters.js';
@@ -25,9 +26,14 @@ export interface Planline {
   close(): Promise<void>;
 }
 
-export async function startPlanline(config: Config, log: Logger): Promise<Planline> {
+export interface PlanlineOptions {
+  /** Namespace of the Redis read-model keys (default "planline:"); tests give each server its own. */
+  viewsKeyPrefix?: string;
+}
+
+export async function startPlanline(config: Config, log: Logger, options: PlanlineOptions = {}): Promise<Planline> {
   const store = await openEventStore(config.eventStore);
-  const { views, kind: viewsKind } = await openViewStore(config.redisUrl);
+  const { views, kind: viewsKind } = await openViewStore(config.redisUrl, options.viewsKeyPrefix);
   // In-memory read models exist only in this process: it must project them itself.
   const roles = new Set(viewsKind === 'memory' ? [...config.roles, 'projector' as const] : config.roles);
 
@@ -91,13 +97,23 @@ export async function startPlanline(config: Config, log: Logger): Promise<Planli
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   }
 
-  let server: ServerType | undefined;
+  let server: HttpServer | undefined;
   let url: string | undefined;
+  // Graceful drain: once shutting down, every response closes its connection and connections that go
+  // idle are closed at once, so close() waits for the requests in flight, not for keep-alive timeouts.
+  let draining = false;
+  const responding = new Set<ServerResponse>();
   if (roles.has('edge')) {
     const app = createApp({ commands, views, store, consistency, metrics, readiness, log, maxBodyBytes: config.maxBodyBytes, authSecret: config.authSecret });
-    server = await new Promise<ServerType>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+    server = await new Promise<HttpServer>((resolve, reject) => {
+      // serve() without createServer options builds a node:http server.
+      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s as HttpServer)) as ServerType;
       s.once('error', reject);
+    });
+    server.prependListener('request', (_req, res: ServerResponse) => {
+      if (draining) res.shouldKeepAlive = false;
+      responding.add(res);
+      res.once('close', () => responding.delete(res));
     });
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -110,10 +126,18 @@ export async function startPlanline(config: Config, log: Logger): Promise<Planli
       name: 'stop accepting and finish in-flight requests',
       run: () =>
         new Promise<void>((resolve) => {
-          if (!server) return resolve();
-          server.close(() => resolve());
-          // Idle keep-alive connections would hold close() open; in-flight requests still finish.
-          (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+          const http = server;
+          if (!http) return resolve();
+          draining = true;
+          for (const res of responding) if (!res.headersSent) res.shouldKeepAlive = false;
+          // Idle keep-alive connections would hold close() open until they time out (seconds); a
+          // connection whose response is still being written goes idle later, hence the sweep.
+          const sweep = setInterval(() => http.closeIdleConnections(), 20);
+          http.close(() => {
+            clearInterval(sweep);
+            resolve();
+          });
+          http.closeIdleConnections();
         }),
     },
     { name: 'stop the approval timer', run: async () => timer?.stop() },

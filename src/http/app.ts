@@ -2,6 +2,7 @@
 // here: auth, body limits, problem+json errors, metrics. Routes are in commands.ts / queries.ts / ops.ts.
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { matchedRoutes } from 'hono/route';
 import { timingSafeEqual } from 'node:crypto';
 import { DomainError } from '../commands/errors.js';
 import type { Commands } from '../commands/service.js';
@@ -43,7 +44,9 @@ export function createApp(deps: ApiDeps) {
   app.use('*', async (c, next) => {
     const started = performance.now();
     await next();
-    const route = c.req.routePath || 'unmatched';
+    // The route the request was for, not the middleware that answered it: `c.req.routePath` after
+    // next() names the last handler run, which is '/*' for a 404 or for a 401 from the auth middleware.
+    const route = matchedRoutes(c).findLast((r) => r.method !== 'ALL')?.path ?? 'unmatched';
     deps.metrics.http.requests.inc({ method: c.req.method, route, status: String(c.res.status) });
     deps.metrics.http.duration.observe((performance.now() - started) / 1000, { method: c.req.method, route });
   });

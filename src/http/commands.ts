@@ -1,6 +1,7 @@
 // Command routes: validate at the edge, run the use case, answer with the ids it created and the log
 // position it reached (`?wait_for=` that position on a query to read your own write).
 import { Hono } from 'hono';
+import { DomainError } from '../commands/errors.js';
 import type { Commands } from '../commands/service.js';
 import type { PlanState } from '../commands/plan.js';
 import { planFsmState } from '../commands/plan.js';
@@ -38,7 +39,14 @@ function planOutcome(plan: PlanState) {
 export function commandRoutes(commands: Commands, metrics: Metrics) {
   const app = new Hono();
   const counted = async <T extends { changed: boolean }>(name: string, run: () => Promise<T>): Promise<T> => {
-    const result = await run();
+    let result: T;
+    try {
+      result = await run();
+    } catch (error) {
+      // A DomainError is the command refused (4xx); anything else is a failure (500).
+      metrics.commands.inc({ command: name, outcome: error instanceof DomainError ? 'refused' : 'failed' });
+      throw error;
+    }
     metrics.commands.inc({ command: name, outcome: result.changed ? 'applied' : 'unchanged' });
     return result;
   };
@@ -54,7 +62,8 @@ export function commandRoutes(commands: Commands, metrics: Metrics) {
     const done = await counted('ReceiveUserMessage', () => commands.sendUserMessage(c.req.param('id'), body, commandMeta(c)));
     return c.json(
       { session_id: done.session_id, message_id: done.message_id, superseded_plan_id: done.superseded_plan_id ?? null, position: done.position },
-      201,
+      // A retry with the same Idempotency-Key created nothing new: 200, as for POST /plans and /sessions.
+      done.changed ? 201 : 200,
     );
   });
 
@@ -100,7 +109,10 @@ export function commandRoutes(commands: Commands, metrics: Metrics) {
   app.post('/plans/:id/revisions', async (c) => {
     const body = await jsonBody(c, revisePlanBody);
     const done = await counted('DraftPlan', () => commands.revisePlan(c.req.param('id'), body, commandMeta(c)));
-    return c.json({ plan_id: done.plan_id, approval_request_id: done.approval_request_id, ...planOutcome(done.plan), position: done.position }, 201);
+    return c.json(
+      { plan_id: done.plan_id, approval_request_id: done.approval_request_id, ...planOutcome(done.plan), position: done.position },
+      done.changed ? 201 : 200,
+    );
   });
 
   app.post('/plans/:id/decision', async (c) => {

@@ -112,7 +112,10 @@ export function queryRoutes(views: ViewStore, store: EventStore, consistency: Re
       maxCount: limit,
       ...(q.from !== undefined ? { fromRevision: q.from } : {}),
     });
-    if (events.length === 0 && q.from === undefined) fail(404, 'stream_not_found', `stream ${name} has no events`, { stream: name });
+    // An empty page of an existing stream (paging past its end) is a 200; a stream with no events is 404.
+    if (events.length === 0 && (await store.readStream(name, { direction: 'backwards', maxCount: 1 })).length === 0) {
+      fail(404, 'stream_not_found', `stream ${name} has no events`, { stream: name });
+    }
     const last = events.at(-1);
     const next = last && events.length === limit ? (q.direction === 'backwards' ? last.revision - 1 : last.revision + 1) : null;
     return c.json({ stream: name, events, next_from: next !== null && next >= 0 ? next : null });
