@@ -17,6 +17,14 @@ import {
 } from './schemas.js';
 import type { Metrics } from './metrics.js';
 
+/**
+ * The decision recorded on the approval a DecidePlan addressed. Usually the one asked for; a retry
+ * whose Idempotency-Key was first used with another decision gets the one actually taken.
+ */
+function recordedDecision(plan: PlanState, approvalRequestId: string, asked: string): string {
+  return plan.approvals.find((a) => a.approval_request_id === approvalRequestId)?.decision ?? asked;
+}
+
 /** What a command knows about the plan it touched (the read model may not have it yet). */
 function planOutcome(plan: PlanState) {
   const approval = plan.approvals.at(-1);
@@ -87,7 +95,7 @@ export function commandRoutes(commands: Commands, metrics: Metrics) {
   app.post('/sessions/:id/plan-decision', async (c) => {
     const body = await jsonBody(c, decisionBody, flattenDecision);
     const done = await counted('DecidePlan', () => commands.decideSessionPlan(c.req.param('id'), body, commandMeta(c)));
-    return c.json({ plan_id: done.plan_id, decision: body.decision, changed: done.changed, ...planOutcome(done.plan), position: done.position });
+    return c.json({ plan_id: done.plan_id, decision: recordedDecision(done.plan, body.approval_request_id, body.decision), changed: done.changed, ...planOutcome(done.plan), position: done.position });
   });
 
   app.post('/plans', async (c) => {
@@ -118,7 +126,7 @@ export function commandRoutes(commands: Commands, metrics: Metrics) {
   app.post('/plans/:id/decision', async (c) => {
     const body = await jsonBody(c, decisionBody, flattenDecision);
     const done = await counted('DecidePlan', () => commands.decidePlan(c.req.param('id'), body, commandMeta(c)));
-    return c.json({ plan_id: done.plan_id, decision: body.decision, changed: done.changed, ...planOutcome(done.plan), position: done.position });
+    return c.json({ plan_id: done.plan_id, decision: recordedDecision(done.plan, body.approval_request_id, body.decision), changed: done.changed, ...planOutcome(done.plan), position: done.position });
   });
 
   app.post('/plans/:id/cancel', async (c) => {

@@ -2,7 +2,7 @@
 // command id (Idempotency-Key), If-Match. Every failure here is a ProblemError and changes nothing.
 import type { Context } from 'hono';
 import * as v from 'valibot';
-import { newId } from '../events/ids.js';
+import { newId, uuidv5 } from '../events/ids.js';
 import type { CommandMeta } from '../commands/handle.js';
 import { fail } from './problem.js';
 
@@ -50,7 +50,7 @@ export function query<S extends v.GenericSchema>(c: Context, schema: S): v.Infer
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
 
-/** The command's id: the client's Idempotency-Key when given (so a retry is recognised), else new. */
+/** The command's id: derived from the client's Idempotency-Key when given (so a retry is recognised), else new. */
 export function commandMeta(c: Context): CommandMeta {
   const key = c.req.header('idempotency-key');
   if (key !== undefined && !KEY_PATTERN.test(key)) {
@@ -64,7 +64,10 @@ export function commandMeta(c: Context): CommandMeta {
     expected = Number(match![1]);
   }
   return {
-    command_id: key ?? newId(),
+    // The key names a request to one resource: the same key sent to another route (another plan or
+    // session, another command) is another command. Used bare, a key reused for a different command
+    // would be answered as a duplicate of the first, acknowledging something never recorded.
+    command_id: key !== undefined ? uuidv5(`idempotency-key ${c.req.method} ${c.req.path} ${key}`) : newId(),
     ...(c.req.header('x-correlation-id') ? { correlation_id: c.req.header('x-correlation-id') } : {}),
     ...(expected !== undefined ? { expected_revision: expected } : {}),
   };

@@ -465,6 +465,27 @@ export function coreSuite(mode: Mode) {
       expect(session.body.message_count).toBe(1);
     });
 
+    test('a key reused for another command is another command: nothing is silently dropped', async () => {
+      const { c } = ctx;
+      const key = `reused-${randomUUID()}`;
+      const plan = await draftPlan(c, {}, { 'Idempotency-Key': key });
+      // The same key for a message to the plan's session: a new message, recorded, superseding the plan.
+      const message = await c.post(`/sessions/${plan.session_id}/messages`, { content: 'something else' }, { headers: { 'Idempotency-Key': key } });
+      expect(message.status, message.text).toBe(201);
+      expect(message.body.superseded_plan_id).toBe(plan.plan_id);
+      const session = await read(c, `/sessions/${plan.session_id}`, message.body.position);
+      expect(session.body).toMatchObject({ message_count: 1, fsm_state: 'classify' });
+      expect((await streamEvents(c, `session-${plan.session_id}`)).map((e) => e.type)).toEqual(['SessionStarted', 'TaskClassified', 'UserMessageReceived']);
+
+      // A retry of a decision with a changed body answers with what was decided, not with what was asked.
+      const other = await draftPlan(c);
+      const decisionKey = `decision-${randomUUID()}`;
+      expect((await decide(c, other.plan_id, other.approval_request_id, 'approve', {}, { 'Idempotency-Key': decisionKey })).body.changed).toBe(true);
+      const changedBody = await decide(c, other.plan_id, other.approval_request_id, 'reject', {}, { 'Idempotency-Key': decisionKey });
+      expect(changedBody.status, changedBody.text).toBe(200);
+      expect(changedBody.body).toMatchObject({ changed: false, decision: 'approve', status: 'approved' });
+    });
+
     test('ten concurrent identical POST /plans with one key create one plan', async () => {
       const { c } = ctx;
       const sessionsBefore = await sessionCount(c, await logHead(c));

@@ -40,8 +40,10 @@ for (const mode of modes) {
       const first = await start(mode.env, { viewsKeyPrefix: prefix });
       let c = first.c;
 
-      const approvedPlan = await draftPlan(c);
-      const approved = await decide(c, approvedPlan.plan_id, approvedPlan.approval_request_id, 'approve');
+      const planKey = `restart-plan-${randomUUID()}`;
+      const decisionKey = `restart-decision-${randomUUID()}`;
+      const approvedPlan = await draftPlan(c, {}, { 'Idempotency-Key': planKey });
+      const approved = await decide(c, approvedPlan.plan_id, approvedPlan.approval_request_id, 'approve', {}, { 'Idempotency-Key': decisionKey });
       expect(approved.status).toBe(200);
       const pendingPlan = await draftPlan(c);
       const modifiedPlan = await draftPlan(c);
@@ -90,9 +92,15 @@ for (const mode of modes) {
       expect(late.status, late.text).toBe(200);
       expect(late.body.position).toBeGreaterThan(head);
       expect((await read(c, `/plans/${pendingPlan.plan_id}`, late.body.position)).body).toMatchObject({ status: 'rejected', approval: { feedback: 'after restart' } });
-      // Idempotency survives too: the first server's command id is recognised by the second.
-      const retried = await decide(c, approvedPlan.plan_id, approvedPlan.approval_request_id, 'approve');
-      expect(retried.body.changed).toBe(false);
+      // Idempotency survives too: retries of the first server's keyed commands are recognised by the second.
+      const headNow = late.body.position;
+      const retriedPlan = await c.post('/plans', { goal: 'ignored on a retry', subtasks: [{ description: 'x' }] }, { headers: { 'Idempotency-Key': planKey } });
+      expect(retriedPlan.status, retriedPlan.text).toBe(200);
+      expect(retriedPlan.body).toMatchObject({ plan_id: approvedPlan.plan_id, session_id: approvedPlan.session_id, approval_request_id: approvedPlan.approval_request_id });
+      const retried = await decide(c, approvedPlan.plan_id, approvedPlan.approval_request_id, 'approve', {}, { 'Idempotency-Key': decisionKey });
+      expect(retried.status).toBe(200);
+      expect(retried.body).toMatchObject({ changed: false, position: approved.body.position });
+      expect((await c.get('/ready')).body.checks.event_store.detail).toBe(headNow);
     });
 
     test('a deadline set before a restart still fires after it (from the log, not the new config)', async () => {
