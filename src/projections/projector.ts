@@ -250,7 +250,9 @@ export function startProjector(deps: ProjectorDeps): Projector {
         (error: unknown) => error,
       );
       const outcome = await Promise.race([failed, sessionEnded.then(() => undefined)]);
-      if (outcome !== undefined && !ended) throw outcome;
+      // A subscription that ends on its own (its store closed) is a failure too: retry with backoff
+      // rather than spin.
+      if (!ended) throw outcome ?? new Error('the $all subscription ended');
     } finally {
       ended = true;
       clearInterval(renewal);

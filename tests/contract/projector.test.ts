@@ -437,18 +437,25 @@ for (const adapter of adapters) {
     });
 
     it('keeps its lease through a catch-up and a rebuild that take longer than the ttl', async () => {
-      // Catch-up and rebuild loops run on already-settled promises; renewal must not depend on timers.
+      // Catch-up and rebuild loops run on already-settled promises; renewal must not depend on timers
+      // firing on their own. A slow projection (busy ~0.1 ms per event) makes each run several ttls long.
       const { store, views } = setup();
-      const head = await appendEvents(store, 3_000, 50);
-      const ttl = 30;
+      const head = await appendEvents(store, 2_000, 50);
+      const ttl = 60;
+      const slow = streamStats(1, {
+        beforeApply: () => {
+          const until = performance.now() + 0.1;
+          while (performance.now() < until);
+        },
+      });
       const started = Date.now();
-      const projector = start({ store, views, projection: streamStats(), leaseTtlMs: ttl, maxBatch: 5 });
+      const projector = start({ store, views, projection: slow, leaseTtlMs: ttl, maxBatch: 10 });
       expect(await projector.waitFor(head, 20_000)).toBe(true);
-      expect(Date.now() - started).toBeGreaterThan(ttl);
+      expect(Date.now() - started).toBeGreaterThan(2 * ttl);
       await projector.stop();
-      const result = await rebuild({ store, views, projection: streamStats(), leaseTtlMs: ttl, pageSize: 5 });
-      expect(result.seconds * 1_000).toBeGreaterThan(ttl);
-      expect(result.events).toBe(3_000);
+      const result = await rebuild({ store, views, projection: slow, leaseTtlMs: ttl, pageSize: 10 });
+      expect(result.seconds * 1_000).toBeGreaterThan(2 * ttl);
+      expect(result.events).toBe(2_000);
       expect(logs.filter((line) => line.includes('lease'))).toEqual([]);
       await expectProjected(store, views);
     });
