@@ -28,7 +28,10 @@ export const TERMINAL_PLAN_STATUSES: readonly PlanStatus[] = [
   'superseded',
 ];
 
-export type SubtaskStatus = 'pending' | 'dispatched' | 'running' | 'succeeded' | 'failed' | 'retry_scheduled';
+export type SubtaskStatus = 'pending' | 'dispatched' | 'running' | 'succeeded' | 'failed' | 'retry_scheduled' | 'cancelled';
+
+/** Subtasks still in flight or waiting for a retry when the plan ends are cancelled with it. */
+export const stopsWithPlan = (status: SubtaskStatus) => status === 'dispatched' || status === 'running' || status === 'retry_scheduled';
 
 export interface SubtaskState extends Subtask {
   status: SubtaskStatus;
@@ -550,10 +553,19 @@ export function evolvePlan(state: PlanState, event: PlanEvent): PlanState {
     case 'PlanCompleted':
       return { ...state, status: 'completed' };
     case 'PlanFailed':
-      return { ...state, status: 'failed' };
+      return { ...state, status: 'failed', subtasks: cancelInFlight(state.subtasks) };
     case 'PlanCancelled':
-      return { ...state, status: 'cancelled', approvals: closePendingApproval(state.approvals, 'closed') };
+      return {
+        ...state,
+        status: 'cancelled',
+        subtasks: cancelInFlight(state.subtasks),
+        approvals: closePendingApproval(state.approvals, 'closed'),
+      };
   }
+}
+
+function cancelInFlight(subtasks: SubtaskState[]): SubtaskState[] {
+  return subtasks.map((s) => (stopsWithPlan(s.status) ? { ...s, status: 'cancelled' } : s));
 }
 
 export const planDecider = {

@@ -2,7 +2,7 @@
 // event into the document and nothing else.
 import type { PlanEvent } from '../events/catalog.js';
 import type { StoredEvent } from '../events/store.js';
-import { planFsmState, type PlanStatus, type SubtaskStatus } from '../commands/plan.js';
+import { planFsmState, stopsWithPlan, type PlanStatus, type SubtaskStatus } from '../commands/plan.js';
 import type { FsmState } from '../commands/fsm.js';
 import type { ProjectionTx } from './projector.js';
 
@@ -28,6 +28,8 @@ export interface Progress {
   failed: number;
   running: number;
   pending: number;
+  /** Stopped because the plan ended (cancelled or failed) while they were in flight. */
+  cancelled: number;
   percentage: number;
 }
 
@@ -77,6 +79,7 @@ export function progressOf(subtasks: readonly Pick<SubtaskView, 'status'>[]): Pr
     failed: count('failed'),
     running: count('dispatched', 'running'),
     pending: count('pending', 'retry_scheduled'),
+    cancelled: count('cancelled'),
     percentage: total === 0 ? 0 : Math.round((done / total) * 100),
   };
 }
@@ -217,11 +220,11 @@ export function nextPlanDoc(plan: PlanDoc | undefined, event: PlanEvent, stored:
     case 'PlanCompleted':
       return withStatus({ ...base, ...finished(base, at) }, 'completed');
     case 'PlanFailed':
-      return withStatus({ ...base, reason: event.data.reason, ...finished(base, at) }, 'failed');
+      return withStatus(withSubtasks({ ...base, reason: event.data.reason, ...finished(base, at) }, stopInFlight(base)), 'failed');
     case 'PlanCancelled':
       return withStatus(
         {
-          ...base,
+          ...withSubtasks(base, stopInFlight(base)),
           approval: base.approval?.status === 'pending' ? approval({ status: 'closed' }) : base.approval,
           ...(event.data.reason ? { reason: event.data.reason } : {}),
           ...finished(base, at),
@@ -229,6 +232,10 @@ export function nextPlanDoc(plan: PlanDoc | undefined, event: PlanEvent, stored:
         'cancelled',
       );
   }
+}
+
+function stopInFlight(plan: PlanDoc): SubtaskView[] {
+  return plan.subtasks.map((s) => (stopsWithPlan(s.status) ? { ...s, status: 'cancelled' } : s));
 }
 
 function withStatus(plan: PlanDoc, status: PlanStatus): PlanDoc {

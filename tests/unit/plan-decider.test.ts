@@ -305,6 +305,11 @@ describe('plan decider: cancel and terminal states (rules 5, 7)', () => {
     });
   }
 
+  it('cancel stops in-flight subtasks, so no work remains running or scheduled', () => {
+    const { state } = plan([...executing, dispatched('a'), started('a'), dispatched('b')]).when({ type: 'CancelPlan' }).then([{ type: 'PlanCancelled', data: {} }]);
+    expect(state.subtasks.map((s) => s.status)).toEqual(['cancelled', 'cancelled', 'pending']);
+  });
+
   it('cancel twice is a no-op; cancelling a finished plan is refused', () => {
     plan([...drafted, { type: 'PlanCancelled', data: {} }]).when({ type: 'CancelPlan' }).thenNothing();
     plan([...drafted, { type: 'PlanRejected', data: { approval_request_id: 'ap1' } }])

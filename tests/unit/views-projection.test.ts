@@ -262,7 +262,7 @@ describe('plan view', () => {
       subtasks_count: 3,
       total_estimated_time: 210,
       approval: { approval_request_id: AP1, status: 'pending', deadline: '2026-11-20T11:00:00.000Z' },
-      progress: { total: 3, done: 0, failed: 0, running: 0, pending: 3, percentage: 0 },
+      progress: { total: 3, done: 0, failed: 0, running: 0, pending: 3, cancelled: 0, percentage: 0 },
       fsm_state: 'plan_review',
       created_at: draftedAt,
       updated_at: draftedAt,
@@ -363,7 +363,7 @@ describe('plan view', () => {
       subtasks_count: 3,
       total_estimated_time: 150,
       approval: { approval_request_id: AP2, status: 'pending', deadline: '2026-11-20T12:00:00.000Z' },
-      progress: { total: 3, done: 0, failed: 0, running: 0, pending: 3, percentage: 0 },
+      progress: { total: 3, done: 0, failed: 0, running: 0, pending: 3, cancelled: 0, percentage: 0 },
       created_at: first.created_at,
       created_position: first.created_position,
     });
@@ -412,6 +412,15 @@ describe('plan view', () => {
     expect(running.plan(P)!.reason).toBeUndefined();
   });
 
+  it('cancelling mid-execution stops in-flight subtasks: nothing shows as running any more', async () => {
+    const running = await executing();
+    await running.when(p1.dispatched('a'), p1.started('a'));
+    expect(running.plan(P)!.progress.running).toBe(1);
+    await running.when(p1.cancelled('stop'));
+    expect(running.plan(P)!.subtasks.map((s) => s.status)).toEqual(['cancelled', 'pending', 'pending']);
+    expect(running.plan(P)!.progress).toEqual({ total: 3, done: 0, failed: 0, running: 0, pending: 2, cancelled: 1, percentage: 0 });
+  });
+
   it('execution: subtask statuses and progress follow every step, duration counts from the start of execution', async () => {
     const w = await inReview();
     await w.given(p1.approved());
@@ -421,7 +430,7 @@ describe('plan view', () => {
 
     await w.when(p1.dispatched('a'));
     expect(w.plan(P)!.subtasks[0]).toMatchObject({ id: 'a', status: 'dispatched', attempt: 1 });
-    expect(w.plan(P)!.progress).toEqual({ total: 3, done: 0, failed: 0, running: 1, pending: 2, percentage: 0 });
+    expect(w.plan(P)!.progress).toEqual({ total: 3, done: 0, failed: 0, running: 1, pending: 2, cancelled: 0, percentage: 0 });
 
     const startedAt = w.now;
     await w.when(p1.started('a'));
@@ -430,10 +439,10 @@ describe('plan view', () => {
     const succeededAt = w.now;
     await w.when(p1.succeeded('a'));
     expect(w.plan(P)!.subtasks[0]).toMatchObject({ status: 'succeeded', finished_at: succeededAt });
-    expect(w.plan(P)!.progress).toEqual({ total: 3, done: 1, failed: 0, running: 0, pending: 2, percentage: 33 });
+    expect(w.plan(P)!.progress).toEqual({ total: 3, done: 1, failed: 0, running: 0, pending: 2, cancelled: 0, percentage: 33 });
 
     await w.when(p1.dispatched('b'), p1.started('b'), p1.succeeded('b'), p1.dispatched('c'), p1.started('c'));
-    expect(w.plan(P)!.progress).toEqual({ total: 3, done: 2, failed: 0, running: 1, pending: 0, percentage: 67 });
+    expect(w.plan(P)!.progress).toEqual({ total: 3, done: 2, failed: 0, running: 1, pending: 0, cancelled: 0, percentage: 67 });
     expect(w.plan(P)!.status).toBe('executing');
     expect(w.plan(P)!.finished_at).toBeUndefined();
 
@@ -443,7 +452,7 @@ describe('plan view', () => {
     expect(doc).toMatchObject({
       status: 'completed',
       fsm_state: 'completed',
-      progress: { total: 3, done: 3, failed: 0, running: 0, pending: 0, percentage: 100 },
+      progress: { total: 3, done: 3, failed: 0, running: 0, pending: 0, cancelled: 0, percentage: 100 },
       finished_at: completedAt,
       duration_seconds: (Date.parse(completedAt) - Date.parse(executionStartedAt)) / 1000,
       stream_revision: w.log.at(-1)!.revision,
@@ -463,7 +472,7 @@ describe('plan view', () => {
       not_before: notBefore,
       error: 'attempt 1 broke',
     });
-    expect(w.plan(P)!.progress).toEqual({ total: 3, done: 0, failed: 0, running: 0, pending: 3, percentage: 0 });
+    expect(w.plan(P)!.progress).toEqual({ total: 3, done: 0, failed: 0, running: 0, pending: 3, cancelled: 0, percentage: 0 });
 
     await w.when(p1.dispatched('a', 2));
     const retried = w.plan(P)!.subtasks[0]!;
@@ -487,7 +496,7 @@ describe('plan view', () => {
     expect(w.plan(P)).toMatchObject({
       status: 'error_handling',
       fsm_state: 'error_handling',
-      progress: { total: 3, done: 0, failed: 1, running: 0, pending: 2, percentage: 0 },
+      progress: { total: 3, done: 0, failed: 1, running: 0, pending: 2, cancelled: 0, percentage: 0 },
     });
     expect(w.plan(P)!.subtasks[0]).toMatchObject({ status: 'failed', error: 'attempt 1 broke' });
     expect(w.plan(P)!.finished_at).toBeUndefined();
@@ -527,7 +536,7 @@ describe('plan view', () => {
       created_at: first.created_at,
       created_position: first.created_position,
       approval: { approval_request_id: AP2, status: 'pending' },
-      progress: { total: 3, done: 0, failed: 0, running: 0, pending: 3, percentage: 0 },
+      progress: { total: 3, done: 0, failed: 0, running: 0, pending: 3, cancelled: 0, percentage: 0 },
     });
     expect(doc.started_at).toBeUndefined();
     expect(doc.reason).toBeUndefined();
@@ -551,8 +560,8 @@ describe('plan view', () => {
         { status: 'failed' },
         { status: 'retry_scheduled' },
       ]),
-    ).toEqual({ total: 6, done: 1, failed: 1, running: 2, pending: 2, percentage: 17 });
-    expect(progressOf([])).toEqual({ total: 0, done: 0, failed: 0, running: 0, pending: 0, percentage: 0 });
+    ).toEqual({ total: 6, done: 1, failed: 1, running: 2, pending: 2, cancelled: 0, percentage: 17 });
+    expect(progressOf([])).toEqual({ total: 0, done: 0, failed: 0, running: 0, pending: 0, cancelled: 0, percentage: 0 });
   });
 });
 
