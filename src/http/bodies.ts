@@ -78,6 +78,7 @@ export function approvalBody(a: ApprovalDoc) {
     decided_by: a.decided_by ?? null,
     feedback: a.feedback ?? null,
     decided_at: a.decided_at ?? null,
+    closed_reason: a.closed_reason ?? null,
   };
 }
 

@@ -27,6 +27,8 @@ export interface ApprovalDoc {
   decision?: string;
   decided_by?: string;
   feedback?: string;
+  /** Why a request closed without a decision (superseded, cancelled). */
+  closed_reason?: string;
   created_position: number;
   [key: string]: unknown;
 }
@@ -46,7 +48,7 @@ function changeOf(event: PlanEvent): { id: string | undefined; change: Partial<A
     case 'PlanApprovalExpired':
       return { id: event.data.approval_request_id, change: { status: 'expired' } };
     case 'PlanSuperseded':
-      return { id: event.data.approval_request_id, change: { status: 'closed', reason: 'superseded' } };
+      return { id: event.data.approval_request_id, change: { status: 'closed', closed_reason: 'superseded' } };
     default:
       return undefined;
   }
@@ -73,7 +75,7 @@ export async function applyToApprovalView(event: PlanEvent, stored: StoredEvent,
     return;
   }
   // Cancelling a plan closes whatever request of it is still pending.
-  const target = event.type === 'PlanCancelled' ? { id: plan.approval?.approval_request_id, change: { status: 'closed' as const, reason: 'cancelled' } } : changeOf(event);
+  const target = event.type === 'PlanCancelled' ? { id: plan.approval?.approval_request_id, change: { status: 'closed' as const, closed_reason: 'cancelled' } } : changeOf(event);
   if (!target?.id) return;
   const doc = (await tx.get(APPROVALS, target.id)) as ApprovalDoc | undefined;
   if (!doc || doc.status !== 'pending') return;
