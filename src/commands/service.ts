@@ -4,7 +4,7 @@
 // command id derived from the first, so a retry of the whole use case (same Idempotency-Key) finishes
 // a follow-up that a crash interrupted, and never applies one twice.
 import { streams, type AgentType, type PlanEvent, type SessionEvent, type SessionMode } from '../events/catalog.js';
-import { newId, uuidv5 } from '../events/ids.js';
+import { uuidv5 } from '../events/ids.js';
 import type { Position } from '../events/store.js';
 import type { SubtaskInput } from './dag.js';
 import { notFound } from './errors.js';
@@ -151,12 +151,20 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
       planDecider.decide(draft, planDecider.initialState());
 
       const steps: Array<Executed<unknown>> = [];
-      let sessionId = input.session_id;
-      if (sessionId === undefined) {
-        const started = await api.startSession({ name: input.goal.slice(0, 200), mode: 'plan' }, followUp(meta, 'session'));
-        sessionId = started.session_id;
-      }
-      const attached = await onSession(sessionId, meta, { type: 'AttachPlan', plan_id: planId, source });
+      // Without a session, the plan gets its own: started and attached in one append.
+      const newSession = input.session_id === undefined;
+      const sessionId = input.session_id ?? derivedId(meta.command_id, 'session');
+      const attach: SessionCommand = { type: 'AttachPlan', plan_id: planId, source };
+      const attached = await handler.execute<SessionState, SessionEvent>(streams.session(sessionId), sessionDecider, meta, async (state) => {
+        const view = await sessionView({ ...state, session_id: sessionId });
+        if (!newSession || state.exists) return sessionDecider.decide(attach, view);
+        const started = sessionDecider.decide(
+          { type: 'StartSession', session_id: sessionId, name: input.goal.slice(0, 200), mode: 'plan', agent_type: 'universal' },
+          view,
+        );
+        const session = started.reduce(sessionDecider.evolve, view.session);
+        return [...started, ...sessionDecider.decide(attach, { session })];
+      });
       steps.push(attached);
       const drafted = await onPlan(planId, followUp(meta, 'draft'), { ...draft, session_id: sessionId });
       steps.push(drafted);
@@ -180,11 +188,12 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
       meta: CommandMeta,
     ) {
       const approvalRequestId = derivedId(meta.command_id, 'approval');
+      const current = await requirePlan(planId);
       const done = await onPlan(planId, meta, {
         type: 'DraftPlan',
         plan_id: planId,
-        session_id: (await requirePlan(planId)).session_id,
-        goal: input.goal ?? (await requirePlan(planId)).goal,
+        session_id: current.session_id,
+        goal: input.goal ?? current.goal,
         subtasks: input.subtasks,
         source: input.source ?? 'client',
         ...(input.feedback !== undefined ? { feedback: input.feedback } : {}),
