@@ -27,6 +27,23 @@ export async function openViewStore(redisUrl: string | undefined, keyPrefix = 'p
   if (!redisUrl) return { views: memoryViewStore(), kind: 'memory' };
   const [{ Redis }, { redisViewStore }] = await Promise.all([import('ioredis'), import('./projections/redis-views.js')]);
   const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
-  await redis.connect();
+  try {
+    await redis.connect();
+  } catch (error) {
+    // Otherwise the client keeps reconnecting in the background and holds the process open.
+    redis.disconnect();
+    throw new Error(`cannot reach Redis at ${redacted(redisUrl)}: ${(error as Error).message}`);
+  }
   return { views: redisViewStore(redis, { keyPrefix }), kind: 'redis' };
+}
+
+/** The URL without credentials, for messages. */
+function redacted(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password || parsed.username) parsed.username = parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'the configured URL';
+  }
 }

@@ -561,6 +561,9 @@ export function evolvePlan(state: PlanState, event: PlanEvent): PlanState {
         subtasks: cancelInFlight(state.subtasks),
         approvals: closePendingApproval(state.approvals, 'closed'),
       };
+    default:
+      // An event of another aggregate in this stream (an import gone wrong) changes nothing here.
+      return state;
   }
 }
 

@@ -226,6 +226,9 @@ export function evolveSession(state: SessionState, event: SessionEvent): Session
       return { ...state, status: 'completed' };
     case 'SessionExpired':
       return { ...state, status: 'expired' };
+    default:
+      // An event of another aggregate in this stream (an import gone wrong) changes nothing here.
+      return state;
   }
 }
 
