@@ -13,13 +13,10 @@ import {
   type ViewStore,
 } from './views.js';
 
-/**
- * One sorted index: score per member for O(1) lookups, plus members kept in ascending score order
- * for range reads. Projections index by log position, so inserts land at the end and stay cheap.
- */
+/** One sorted index: score per member for O(1) lookups, plus the members in score order for ranges. */
 interface SortedIndex {
   scoreOf: Map<string, number>;
-  ascending: IndexMember[];
+  members: SortedMembers;
 }
 
 /** Either half may be unset: setVersion comes before the first commit of a rebuild. */
@@ -55,19 +52,13 @@ export function memoryViewStore(): ViewStore {
     const score = index.scoreOf.get(id);
     if (score === undefined) return;
     index.scoreOf.delete(id);
-    const at = positionOf(index.ascending, score, id);
-    if (index.ascending[at]?.id === id) index.ascending.splice(at, 1);
+    index.members.remove(score, id);
   }
 
   function addMember(index: SortedIndex, id: string, score: number): void {
     removeMember(index, id);
     index.scoreOf.set(id, score);
-    const last = index.ascending[index.ascending.length - 1];
-    if (last === undefined || compare(last.score, last.id, score, id) < 0) {
-      index.ascending.push({ id, score }); // the common case: a new, highest log position
-    } else {
-      index.ascending.splice(positionOf(index.ascending, score, id), 0, { id, score });
-    }
+    index.members.insert({ id, score });
   }
 
   function applyOp(op: ViewOp, serialized: string | undefined): void {
@@ -83,7 +74,7 @@ export function memoryViewStore(): ViewStore {
         return;
       case 'index': {
         let index = indexes.get(op.index);
-        if (index === undefined) indexes.set(op.index, (index = { scoreOf: new Map(), ascending: [] }));
+        if (index === undefined) indexes.set(op.index, (index = { scoreOf: new Map(), members: sortedMembers() }));
         addMember(index, op.id, op.score);
         return;
       }
@@ -117,13 +108,10 @@ export function memoryViewStore(): ViewStore {
       assertOpen();
       const index = indexes.get(indexName);
       if (index === undefined || options.limit <= 0) return [];
-      const members = index.ascending;
-      // Start just below the cursor: the first member with score >= below is excluded.
-      let at = options.below === undefined ? members.length - 1 : firstAtOrAbove(members, options.below) - 1;
       const page: IndexMember[] = [];
-      for (; at >= 0 && page.length < options.limit; at--) {
-        const member = members[at] as IndexMember;
+      for (const member of index.members.descending(options.below)) {
         page.push({ id: member.id, score: member.score });
+        if (page.length >= options.limit) break;
       }
       return page;
     },
@@ -214,7 +202,92 @@ function compare(scoreA: number, idA: string, scoreB: number, idB: string): numb
   return idA < idB ? -1 : idA > idB ? 1 : 0;
 }
 
-/** Index of (score, id) in the ascending array, or where it would be inserted. */
+/** Members in ascending (score, id) order with O(log n + chunk) inserts and removals anywhere. */
+interface SortedMembers {
+  insert(member: IndexMember): void;
+  remove(score: number, id: string): void;
+  /** Highest first; only members with a score strictly below `below` when given. */
+  descending(below?: number): Iterable<IndexMember>;
+}
+
+const CHUNK = 512;
+
+/**
+ * A list of sorted chunks (as Python's sortedcontainers does it). One flat array would make every
+ * insert or removal away from the top an O(n) splice — a status index losing old members, say — while
+ * chunks bound that to CHUNK, and appending a new highest position stays a push.
+ */
+function sortedMembers(): SortedMembers {
+  const chunks: IndexMember[][] = [];
+
+  /** The chunk that holds (score, id), or would: the first whose last member is not below it. */
+  function chunkFor(score: number, id: string): number {
+    let lo = 0;
+    let hi = chunks.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const chunk = chunks[mid] as IndexMember[];
+      const last = chunk[chunk.length - 1] as IndexMember;
+      if (compare(last.score, last.id, score, id) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  return {
+    insert(member) {
+      if (chunks.length === 0) {
+        chunks.push([member]);
+        return;
+      }
+      const at = chunkFor(member.score, member.id);
+      const chunk = chunks[at] as IndexMember[];
+      const last = chunk[chunk.length - 1] as IndexMember;
+      if (compare(last.score, last.id, member.score, member.id) < 0) chunk.push(member);
+      else chunk.splice(positionOf(chunk, member.score, member.id), 0, member);
+      if (chunk.length > 2 * CHUNK) chunks.splice(at + 1, 0, chunk.splice(CHUNK));
+    },
+
+    remove(score, id) {
+      if (chunks.length === 0) return;
+      const at = chunkFor(score, id);
+      const chunk = chunks[at] as IndexMember[];
+      const position = positionOf(chunk, score, id);
+      const found = chunk[position];
+      if (found === undefined || found.id !== id || found.score !== score) return;
+      chunk.splice(position, 1);
+      if (chunk.length === 0) chunks.splice(at, 1);
+    },
+
+    *descending(below) {
+      let at = chunks.length - 1;
+      let position = (chunks[at]?.length ?? 0) - 1;
+      if (below !== undefined) {
+        // First chunk whose last score reaches the cursor; everything before it is below.
+        let lo = 0;
+        let hi = chunks.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          const chunk = chunks[mid] as IndexMember[];
+          if ((chunk[chunk.length - 1] as IndexMember).score < below) lo = mid + 1;
+          else hi = mid;
+        }
+        if (lo < chunks.length) {
+          at = lo;
+          position = firstAtOrAbove(chunks[at] as IndexMember[], below) - 1;
+        }
+      }
+      for (; at >= 0; at--) {
+        const chunk = chunks[at] as IndexMember[];
+        if (position >= chunk.length) position = chunk.length - 1;
+        for (; position >= 0; position--) yield chunk[position] as IndexMember;
+        position = Number.MAX_SAFE_INTEGER; // the next chunk down is read from its end
+      }
+    },
+  };
+}
+
+/** Index of (score, id) in an ascending array, or where it would be inserted. */
 function positionOf(members: readonly IndexMember[], score: number, id: string): number {
   let lo = 0;
   let hi = members.length;

@@ -131,6 +131,40 @@ export function viewStoreContract(name: string, open: () => Promise<ViewStore>):
         ]);
       });
 
+      it('agrees with a plain model under random inserts, moves and removals anywhere in the order', async () => {
+        // A deterministic shuffle of unique scores, so members land everywhere, not only on top.
+        let seed = 42;
+        const random = () => ((seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0) / 2 ** 32);
+        const scores = Array.from({ length: 6_000 }, (_, i) => i + 1);
+        for (let i = scores.length - 1; i > 0; i--) {
+          const j = Math.floor(random() * (i + 1));
+          [scores[i], scores[j]] = [scores[j]!, scores[i]!];
+        }
+        const model = new Map<string, number>();
+        let next = 0;
+        for (let round = 1; round <= 6; round++) {
+          const ops: ViewOp[] = [];
+          for (let i = 0; i < 700; i++) {
+            const id = `m${Math.floor(random() * 2_500)}`;
+            if (random() < 0.25 && model.has(id)) {
+              ops.push(unindex('ix', id));
+              model.delete(id);
+            } else {
+              const score = scores[next++]!;
+              ops.push(index('ix', id, score));
+              model.set(id, score);
+            }
+          }
+          await views.commit('views', ops, round);
+          const expected = [...model].map(([id, score]) => ({ id, score })).sort((a, b) => b.score - a.score);
+          expect(await views.count('ix')).toBe(model.size);
+          expect(await readAllPages(views, 'ix', 97)).toEqual(expected);
+          const cursor = expected[Math.floor(expected.length / 3)]!.score;
+          expect(await views.range('ix', { limit: 50, below: cursor })).toEqual(expected.filter((m) => m.score < cursor).slice(0, 50));
+          expect(await views.range('ix', { limit: 5, below: cursor + 0.5 })).toEqual(expected.filter((m) => m.score < cursor + 0.5).slice(0, 5));
+        }
+      });
+
       it('pages with a cursor without duplicates or gaps while new members arrive on top', async () => {
         let position = 0;
         const commitMembers = async (count: number) => {
