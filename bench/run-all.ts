@@ -1,0 +1,10 @@
+// `npm run bench`: every figure, each next to its raw baseline from the same run.
+import { benchHttpCommands, printHttpCommands } from './http-commands.js';
+import { benchPlanReads, printPlanReads } from './plan-reads.js';
+import { benchViewsRebuild, printViewsRebuild } from './views-rebuild.js';
+
+printHttpCommands(await benchHttpCommands());
+console.log();
+printPlanReads(await benchPlanReads());
+console.log();
+printViewsRebuild(await benchViewsRebuild());
