@@ -18,7 +18,7 @@ export interface ApprovalTimer {
 }
 
 const MAX_SLEEP_MS = 1_000;
-const PAGE = 500;
+const PAGE = 100;
 
 export function startApprovalTimer(deps: { views: ViewStore; commands: Commands; log: Logger; now?: () => number }): ApprovalTimer {
   const now = deps.now ?? Date.now;
@@ -26,35 +26,32 @@ export function startApprovalTimer(deps: { views: ViewStore; commands: Commands;
   let running: Promise<void> | undefined;
   let stopped = false;
 
+  /** Expire every due approval; returns the next deadline (ms) or +Infinity when none is pending. */
   async function expireDue(): Promise<number> {
-    // Walk every pending approval; a busy deployment has few at once (they are waiting on people).
-    let nextDeadline = Number.POSITIVE_INFINITY;
-    let below: number | undefined;
+    // The due index lists pending approvals soonest first, so a tick reads only what is due plus one.
     for (;;) {
-      const members = await deps.views.range(indexNames.approvals({ status: 'pending' }), { limit: PAGE, ...(below !== undefined ? { below } : {}) });
-      const docs = (await deps.views.getMany(APPROVALS, members.map((m) => m.id))) as Array<ApprovalDoc | undefined>;
+      const soonest = await deps.views.range(indexNames.approvalsDue, { limit: PAGE });
+      const due = soonest.filter((m) => -m.score <= now());
+      if (due.length === 0) return soonest.length ? -soonest[0]!.score : Number.POSITIVE_INFINITY;
+      const docs = (await deps.views.getMany(APPROVALS, due.map((m) => m.id))) as Array<ApprovalDoc | undefined>;
+      let changed = 0;
       for (const approval of docs) {
         if (!approval || approval.status !== 'pending') continue;
-        const deadline = Date.parse(approval.deadline);
-        if (deadline > now()) {
-          nextDeadline = Math.min(nextDeadline, deadline);
-          continue;
-        }
         try {
-          await deps.commands.expireApproval(approval.plan_id, approval.approval_request_id, {
+          const done = await deps.commands.expireApproval(approval.plan_id, approval.approval_request_id, {
             // One id per approval: however many timers fire, the expiry is applied once.
             command_id: uuidv5(`expire-approval:${approval.approval_request_id}`),
           });
+          if (done.changed) changed++;
           deps.log.info('approval deadline passed', { plan_id: approval.plan_id, approval_request_id: approval.approval_request_id });
         } catch (error) {
           if (!(error instanceof DomainError)) throw error;
           deps.log.debug('approval expiry refused', { approval_request_id: approval.approval_request_id, code: error.code });
         }
       }
-      if (members.length < PAGE) break;
-      below = members.at(-1)!.score;
+      // Expired approvals leave the index once projected; until then, look again shortly.
+      if (changed === 0 || due.length < PAGE) return changed > 0 ? now() + 50 : now() + MAX_SLEEP_MS;
     }
-    return nextDeadline;
   }
 
   function schedule(delayMs: number): void {

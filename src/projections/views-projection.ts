@@ -12,7 +12,7 @@ import { applyToApprovalView, APPROVALS, type ApprovalDoc } from './approval-vie
 export const HISTORY = 'history';
 
 /** Bump when a read model's shape or meaning changes: the projector rebuilds from the log. */
-export const VIEWS_VERSION = 3;
+export const VIEWS_VERSION = 4;
 
 export interface HistoryDoc {
   event_id: string;
@@ -43,6 +43,11 @@ export const indexNames = {
         : filter.status
           ? `approvals:status:${filter.status}`
           : 'approvals:all',
+  /**
+   * Pending approvals by deadline, soonest first: the score is the negated deadline (ms), because
+   * ranges run highest score first. Deadlines may tie; only the first page is ever read.
+   */
+  approvalsDue: 'approvals:due',
   plansOfSession: (sessionId: string) => `plans:session:${sessionId}`,
   history: (sessionId: string) => `history:${sessionId}`,
 } as const;
@@ -67,6 +72,7 @@ function indexesOf(collection: string, _id: string, doc: Doc): IndexEntry[] {
         { index: indexNames.approvals({ status: a.status }), score },
         { index: indexNames.approvals({ session_id: a.session_id }), score },
         { index: indexNames.approvals({ session_id: a.session_id, status: a.status }), score },
+        ...(a.status === 'pending' ? [{ index: indexNames.approvalsDue, score: -Date.parse(a.deadline) }] : []),
       ];
     }
     case PLANS: {

@@ -854,12 +854,14 @@ describe('views projection', () => {
     const w = await inReview();
     const pending = w.approval(AP1)!;
     const names = (doc: Doc) => viewsProjection.indexesOf(APPROVALS, AP1, doc).map((e) => e.index);
-    expect(viewsProjection.indexesOf(APPROVALS, AP1, pending)).toEqual(
-      ['approvals:all', 'approvals:status:pending', `approvals:session:${S}`, `approvals:session:${S}:status:pending`].map((index) => ({
+    expect(viewsProjection.indexesOf(APPROVALS, AP1, pending)).toEqual([
+      ...['approvals:all', 'approvals:status:pending', `approvals:session:${S}`, `approvals:session:${S}:status:pending`].map((index) => ({
         index,
         score: pending.created_position,
       })),
-    );
+      // Pending only: soonest deadline first for the approval timer.
+      { index: 'approvals:due', score: -Date.parse(pending.deadline as string) },
+    ]);
     await w.when(p1.approved());
     expect(names(w.approval(AP1)!)).toEqual(['approvals:all', 'approvals:status:approved', `approvals:session:${S}`, `approvals:session:${S}:status:approved`]);
     expect(indexNames.approvals({ session_id: S, status: 'pending' })).toBe(`approvals:session:${S}:status:pending`);
