@@ -3,6 +3,7 @@
 import { serve, type ServerType } from '@hono/node-server';
 import type { Server as HttpServer, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Config } from './config.js';
 import { openEventStore, openViewStore } from './adapters.js';
 import { createCommandHandler } from './commands/handle.js';
@@ -77,6 +78,16 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
 
   if (roles.has('executor')) timer = startApprovalTimer({ views, commands, log });
 
+  // Event-loop delay: what every request waits on behind synchronous work (SQLite syncs, GC, …).
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  // Windowed: each scrape reports the delays since the previous one (max is read first, p99 resets).
+  metrics.gauge('planline_event_loop_delay_max_seconds', 'Largest event-loop delay since the previous scrape.', () => loopDelay.max / 1e9);
+  metrics.gauge('planline_event_loop_delay_p99_seconds', 'p99 event-loop delay since the previous scrape.', () => {
+    const p99 = loopDelay.percentile(99) / 1e9;
+    loopDelay.reset();
+    return p99;
+  });
   metrics.gauge('planline_event_log_head_position', 'Position of the last event in the log.', () => store.headPosition());
   metrics.gauge('planline_read_models_position', 'Position the read models have reached.', () => consistency.position());
 
