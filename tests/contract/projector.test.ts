@@ -10,7 +10,7 @@ import { memoryViewStore } from '../../src/projections/memory-views.js';
 import { rebuild, startProjector, type Projection, type Projector } from '../../src/projections/projector.js';
 import { redisViewStore } from '../../src/projections/redis-views.js';
 import type { Doc, IndexEntry, ViewStore } from '../../src/projections/views.js';
-import { REDIS_URL, serviceAvailable, uniquePrefix } from '../support/services.js';
+import { REDIS_URL, serviceAvailable, uniquePrefix, flushRedisKeys } from '../support/services.js';
 
 const redisUp = await serviceAvailable('redis', REDIS_URL);
 const prefix = uniquePrefix('projector');
@@ -170,14 +170,7 @@ const adapters: Adapter[] = [
 
 afterAll(async () => {
   if (!redisUp) return;
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1_000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-  await redis.quit();
+  await flushRedisKeys(REDIS_URL, prefix);
 });
 
 /**

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe } from 'vitest';
 import { redisViewStore } from '../../src/projections/redis-views.js';
-import { REDIS_URL, serviceAvailable, uniquePrefix } from '../support/services.js';
+import { REDIS_URL, serviceAvailable, uniquePrefix, flushRedisKeys } from '../support/services.js';
 import { viewStoreContract } from './view-store.contract.js';
 
 const redisUp = await serviceAvailable('redis', REDIS_URL);
@@ -18,13 +18,6 @@ describe.skipIf(!redisUp)('redis view store', () => {
   );
 
   afterAll(async () => {
-    const redis = new Redis(REDIS_URL);
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1_000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
-    await redis.quit();
+    await flushRedisKeys(REDIS_URL, prefix);
   });
 });

@@ -22,7 +22,7 @@ import { redisViewStore } from '../../src/projections/redis-views.js';
 import { SESSIONS, type SessionDoc } from '../../src/projections/session-view.js';
 import { HISTORY, indexNames, viewsProjection, type HistoryDoc } from '../../src/projections/views-projection.js';
 import type { Doc, ViewStore } from '../../src/projections/views.js';
-import { REDIS_URL, serviceAvailable, uniquePrefix } from '../support/services.js';
+import { REDIS_URL, serviceAvailable, uniquePrefix, flushRedisKeys } from '../support/services.js';
 
 const redisUp = await serviceAvailable('redis', REDIS_URL);
 const prefix = uniquePrefix('views-projection');
@@ -206,14 +206,7 @@ afterAll(async () => {
   await store?.close();
   rmSync(dir, { recursive: true, force: true });
   if (redisUp) {
-    const redis = new Redis(REDIS_URL);
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1_000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
-    await redis.quit();
+    await flushRedisKeys(REDIS_URL, prefix);
   }
 });
 

@@ -4,11 +4,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { startPlanline, type Planline } from '../../src/runtime.js';
-import { uniquePrefix } from './services.js';
+import { flushRedisKeys, uniquePrefix } from './services.js';
+
+export { flushRedisKeys };
 
 export interface TestServer {
   /** Base URL, e.g. http://127.0.0.1:41234 (no trailing slash). */
@@ -67,20 +68,6 @@ export async function startServer(env: Record<string, string | undefined> = {}, 
   };
 }
 
-/** Delete every key under `prefix`. */
-export async function flushRedisKeys(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1_000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
-  } finally {
-    await redis.quit();
-  }
-}
 
 export interface Reply<T = any> {
   status: number;

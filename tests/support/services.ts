@@ -1,6 +1,7 @@
 // Which real services a suite can use. Under CI=true a missing service is a failure (the suite's
 // beforeAll throws); elsewhere the suite is skipped and says so once, so a red run is never hidden.
 import { createConnection } from 'node:net';
+import { Redis } from 'ioredis';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -36,4 +37,19 @@ export async function serviceAvailable(name: string, url: string): Promise<boole
 /** A key prefix unique to one test file run, so suites sharing a Redis never see each other's keys. */
 export function uniquePrefix(label: string): string {
   return `pltest:${label}:${process.pid}:${Date.now().toString(36)}:`;
+}
+
+/** Delete every key under `prefix`. */
+export async function flushRedisKeys(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1_000);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    await redis.quit();
+  }
 }
