@@ -1,7 +1,7 @@
 // Domain errors carry their HTTP meaning (status + stable code) so the edge maps them without a table
 // of special cases, and every refusal explains itself.
 
-export type ErrorStatus = 400 | 404 | 409 | 412 | 413 | 415 | 503;
+export type ErrorStatus = 400 | 404 | 409 | 412 | 413 | 415 | 422 | 503;
 
 export class DomainError extends Error {
   override readonly name = 'DomainError';

@@ -16,7 +16,7 @@ import {
   type Position,
   type Revision,
 } from '../events/store.js';
-import { conflict, staleRevision } from './errors.js';
+import { conflict, DomainError, staleRevision } from './errors.js';
 
 export interface Evolver<S, E extends DomainEvent> {
   initialState(): S;
@@ -30,6 +30,8 @@ export interface CommandMeta {
   causation_id?: string | undefined;
   /** If-Match: decide only on exactly this stream revision. */
   expected_revision?: number | undefined;
+  /** Hash of the request behind a client-given command id; a retry with another request is refused. */
+  request_fingerprint?: string | undefined;
 }
 
 export interface Loaded<S> {
@@ -121,6 +123,15 @@ export function createCommandHandler(store: EventStore, options: CommandHandlerO
     const done = entry.commands.get(meta.command_id);
     if (done) {
       const original = await store.readStream(stream, { fromRevision: done.first, maxCount: done.revision - done.first + 1 });
+      const recorded = original[0]?.metadata.request_fingerprint;
+      if (meta.request_fingerprint !== undefined && recorded !== undefined && recorded !== meta.request_fingerprint) {
+        throw new DomainError(
+          'idempotency_key_reused',
+          422,
+          'this Idempotency-Key was already used for a different request; use a new key for a new request',
+          { stream },
+        );
+      }
       const events = original.map(toDomainEvent).filter((e): e is DomainEvent => e !== undefined);
       return { stream, state: entry.state, revision: done.revision, position: done.position, appended: [], events, duplicate: true };
     }
@@ -151,6 +162,7 @@ export function createCommandHandler(store: EventStore, options: CommandHandlerO
         causation_id: meta.causation_id ?? meta.command_id,
         at,
         schema_version: SCHEMA_VERSIONS[event.type],
+        ...(meta.request_fingerprint !== undefined ? { request_fingerprint: meta.request_fingerprint } : {}),
       },
     }));
     const result = await store.append(stream, batch, entry.revision < 0 ? 'no_stream' : entry.revision);

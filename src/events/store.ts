@@ -25,6 +25,11 @@ export interface EventMetadata {
   at: string;
   /** Version of the event's data schema when written; older versions are upcast on read. */
   schema_version: number;
+  /**
+   * Hash of the request that carried a client-given idempotency key: a retry must match it, so a key
+   * reused for a different request is refused instead of being answered as a duplicate.
+   */
+  request_fingerprint?: string;
 }
 
 /** An event about to be appended. `id` must be a UUID, deterministic for a retried command. */

@@ -1,6 +1,7 @@
 // Reading a request: JSON bodies (415 when not JSON, 400 when malformed or invalid), queries, the
 // command id (Idempotency-Key), If-Match. Every failure here is a ProblemError and changes nothing.
 import type { Context } from 'hono';
+import { createHash } from 'node:crypto';
 import * as v from 'valibot';
 import { newId, uuidv5 } from '../events/ids.js';
 import type { CommandMeta } from '../commands/handle.js';
@@ -22,6 +23,7 @@ function invalidRequest(where: 'body' | 'query', issues: readonly v.BaseIssue<un
  */
 export async function jsonBody<S extends v.GenericSchema>(c: Context, schema: S, prepare?: (raw: unknown) => unknown): Promise<v.InferOutput<S>> {
   const text = await c.req.text();
+  bodyHashes.set(c.req.raw, createHash('sha256').update(text).digest('base64url'));
   let raw: unknown = {};
   if (text.trim() !== '') {
     const type = c.req.header('content-type') ?? '';
@@ -50,6 +52,9 @@ export function query<S extends v.GenericSchema>(c: Context, schema: S): v.Infer
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
 
+/** Hash of each request's body, recorded when it is read, for the idempotency fingerprint. */
+const bodyHashes = new WeakMap<Request, string>();
+
 /** The command's id: derived from the client's Idempotency-Key when given (so a retry is recognised), else new. */
 export function commandMeta(c: Context): CommandMeta {
   const key = c.req.header('idempotency-key');
@@ -70,6 +75,7 @@ export function commandMeta(c: Context): CommandMeta {
     command_id: key !== undefined ? uuidv5(`idempotency-key ${c.req.method} ${c.req.path} ${key}`) : newId(),
     ...(c.req.header('x-correlation-id') ? { correlation_id: c.req.header('x-correlation-id') } : {}),
     ...(expected !== undefined ? { expected_revision: expected } : {}),
+    ...(key !== undefined ? { request_fingerprint: bodyHashes.get(c.req.raw) ?? 'no-body' } : {}),
   };
 }
 

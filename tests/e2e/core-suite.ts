@@ -419,6 +419,21 @@ export function coreSuite(mode: Mode) {
       expect((await read(c, `/sessions/${first.body.session_id}/pending-approvals`, head)).body.count).toBe(1);
     });
 
+    test('a key reused for a different request is refused with 422 and changes nothing', async () => {
+      const { c } = ctx;
+      const key = `reuse-${randomUUID()}`;
+      const first = await c.post('/plans', { goal: 'First', subtasks: threeSubtasks() }, { headers: { 'Idempotency-Key': key } });
+      expect(first.status, first.text).toBe(201);
+      const head = await logHead(c);
+      const reused = await c.post('/plans', { goal: 'Something else', subtasks: threeSubtasks() }, { headers: { 'Idempotency-Key': key } });
+      expectProblem(reused, 422, 'idempotency_key_reused');
+      expect(await logHead(c)).toBe(head);
+      // The original request, retried as sent, is still recognised.
+      const retried = await c.post('/plans', { goal: 'First', subtasks: threeSubtasks() }, { headers: { 'Idempotency-Key': key } });
+      expect(retried.status).toBe(200);
+      expect(retried.body.plan_id).toBe(first.body.plan_id);
+    });
+
     test('a retried decision with its key answers as before and appends nothing', async () => {
       const { c } = ctx;
       const plan = await draftPlan(c);
@@ -477,13 +492,13 @@ export function coreSuite(mode: Mode) {
       expect(session.body).toMatchObject({ message_count: 1, fsm_state: 'classify' });
       expect((await streamEvents(c, `session-${plan.session_id}`)).map((e) => e.type)).toEqual(['SessionStarted', 'TaskClassified', 'UserMessageReceived']);
 
-      // A retry of a decision with a changed body answers with what was decided, not with what was asked.
+      // The same key on the same route with a changed body is refused: it is not a retry.
       const other = await draftPlan(c);
       const decisionKey = `decision-${randomUUID()}`;
       expect((await decide(c, other.plan_id, other.approval_request_id, 'approve', {}, { 'Idempotency-Key': decisionKey })).body.changed).toBe(true);
       const changedBody = await decide(c, other.plan_id, other.approval_request_id, 'reject', {}, { 'Idempotency-Key': decisionKey });
-      expect(changedBody.status, changedBody.text).toBe(200);
-      expect(changedBody.body).toMatchObject({ changed: false, decision: 'approve', status: 'approved' });
+      expectProblem(changedBody, 422, 'idempotency_key_reused');
+      expect((await read(c, `/plans/${other.plan_id}`, changedBody.body.position ?? 0)).body.status).toBe('approved');
     });
 
     test('ten concurrent identical POST /plans with one key create one plan', async () => {

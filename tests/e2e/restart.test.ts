@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, test } from 'vitest';
 import { client, flushRedisKeys, startServer, type Client, type TestServer } from '../support/server.js';
 import { REDIS_URL, serviceAvailable, uniquePrefix } from '../support/services.js';
-import { decide, DECISION_EVENTS, draftPlan, eventually, read, streamEvents } from './api.js';
+import { threeSubtasks, decide, DECISION_EVENTS, draftPlan, eventually, read, streamEvents } from './api.js';
 
 const redisUp = await serviceAvailable('redis', REDIS_URL);
 const modes = [
@@ -42,7 +42,8 @@ for (const mode of modes) {
 
       const planKey = `restart-plan-${randomUUID()}`;
       const decisionKey = `restart-decision-${randomUUID()}`;
-      const approvedPlan = await draftPlan(c, {}, { 'Idempotency-Key': planKey });
+      const keyedBody = { goal: `Keyed ${planKey}` };
+      const approvedPlan = await draftPlan(c, keyedBody, { 'Idempotency-Key': planKey });
       const approved = await decide(c, approvedPlan.plan_id, approvedPlan.approval_request_id, 'approve', {}, { 'Idempotency-Key': decisionKey });
       expect(approved.status).toBe(200);
       const pendingPlan = await draftPlan(c);
@@ -94,7 +95,7 @@ for (const mode of modes) {
       expect((await read(c, `/plans/${pendingPlan.plan_id}`, late.body.position)).body).toMatchObject({ status: 'rejected', approval: { feedback: 'after restart' } });
       // Idempotency survives too: retries of the first server's keyed commands are recognised by the second.
       const headNow = late.body.position;
-      const retriedPlan = await c.post('/plans', { goal: 'ignored on a retry', subtasks: [{ description: 'x' }] }, { headers: { 'Idempotency-Key': planKey } });
+      const retriedPlan = await c.post('/plans', { goal: keyedBody.goal, subtasks: threeSubtasks() }, { headers: { 'Idempotency-Key': planKey } });
       expect(retriedPlan.status, retriedPlan.text).toBe(200);
       expect(retriedPlan.body).toMatchObject({ plan_id: approvedPlan.plan_id, session_id: approvedPlan.session_id, approval_request_id: approvedPlan.approval_request_id });
       const retried = await decide(c, approvedPlan.plan_id, approvedPlan.approval_request_id, 'approve', {}, { 'Idempotency-Key': decisionKey });
