@@ -1,7 +1,6 @@
 // The HTTP edge: one Hono app with the API under /api/v1. Cross-cutting concerns live here and only
 // here: auth, body limits, problem+json errors, metrics. Routes are in commands.ts / queries.ts / ops.ts.
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { matchedRoutes } from 'hono/route';
 import { timingSafeEqual } from 'node:crypto';
 import { DomainError } from '../commands/errors.js';
@@ -61,13 +60,11 @@ export function createApp(deps: ApiDeps) {
     return next();
   });
 
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: deps.maxBodyBytes,
-      onError: (c) => problemResponse(c, problem(413, 'payload_too_large', `the body is larger than ${deps.maxBodyBytes} bytes`, { max_bytes: deps.maxBodyBytes })),
-    }),
-  );
+  // Bodies are read, within this limit, only by routes that take one (request.ts jsonBody).
+  app.use('*', async (c, next) => {
+    c.set('maxBodyBytes', deps.maxBodyBytes);
+    await next();
+  });
 
   const api = new Hono();
   api.route('/', commandRoutes(deps.commands, deps.metrics));

@@ -17,12 +17,55 @@ function invalidRequest(where: 'body' | 'query', issues: readonly v.BaseIssue<un
   return fail(400, 'validation_failed', `invalid ${where}: ${first?.path ? `${first.path} ` : ''}${first?.message ?? 'invalid'}`, { errors });
 }
 
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** Largest request body this app accepts (set by the app; see app.ts). */
+    maxBodyBytes: number;
+  }
+}
+
+const DEFAULT_MAX_BODY_BYTES = 1_048_576;
+
+const tooLarge = (max: number): never =>
+  fail(413, 'payload_too_large', `the body is larger than ${max} bytes`, { max_bytes: max });
+
+/**
+ * The body as text, at most `maxBodyBytes`. With a Content-Length (the usual case) the header is
+ * checked first and the body read through the server's fast path; a chunked body is counted as it
+ * streams in. (Hono's bodyLimit middleware would build a full web Request for every request, GETs
+ * included, which cost more than the rest of a plan read.)
+ */
+async function bodyText(c: Context): Promise<string> {
+  const max = c.get('maxBodyBytes') ?? DEFAULT_MAX_BODY_BYTES;
+  const length = c.req.header('content-length');
+  if (length !== undefined) {
+    if (Number(length) > max) tooLarge(max);
+    return c.req.text();
+  }
+  const stream = c.req.raw.body;
+  if (!stream) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = stream.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      tooLarge(max);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /**
  * The JSON body, validated. An empty body reads as `{}` (commands such as suspend take no fields);
  * anything else must be application/json.
  */
 export async function jsonBody<S extends v.GenericSchema>(c: Context, schema: S, prepare?: (raw: unknown) => unknown): Promise<v.InferOutput<S>> {
-  const text = await c.req.text();
+  const text = await bodyText(c);
   bodyHashes.set(c.req.raw, createHash('sha256').update(text).digest('base64url'));
   let raw: unknown = {};
   if (text.trim() !== '') {
