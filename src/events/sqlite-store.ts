@@ -1,15 +1,23 @@
 // The embedded event store: one SQLite file (better-sqlite3, WAL). Every append is synced before it is
-// acknowledged, so throughput comes from GROUP COMMIT: appends that arrive while a flush is pending are
-// written in one transaction (one fsync) on the next turn of the event loop, each still checked exactly
-// against its stream's revision, including earlier appends of the same group.
+// acknowledged, so throughput comes from GROUP COMMIT: appends that arrive while a commit is under way
+// are written together in one transaction (one fsync), each still checked exactly against its stream's
+// revision, including earlier appends of the same group.
+//
+// better-sqlite3 is synchronous, so the connection lives in a worker thread (sqlite-worker.mjs): the
+// inserts, the reads and the fsync of each commit block that thread, not the event loop that serves
+// HTTP. This side validates and serializes appends (JSON strings cross threads cheaply), sends every
+// request of one event-loop turn in one message, and settles promises from the worker's answers: an
+// append resolves only once the worker reports its transaction committed.
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import {
   EventStoreUnavailableError,
   WrongExpectedRevisionError,
   type AppendResult,
   type BatchHandler,
-  type EventMetadata,
   type EventStore,
   type ExpectedRevision,
   type NewEvent,
@@ -64,8 +72,6 @@ export interface SqliteEventStore extends EventStore {
 
 const DEFAULT_READ_ALL_PAGE = 1000;
 const DEFAULT_SUBSCRIPTION_BATCH = 1000;
-/** Revision of a stream that has no events, internally; the port calls it 'no_stream'. */
-const NO_EVENTS = -1;
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const SCHEMA = `
@@ -86,200 +92,198 @@ const SCHEMA = `
   );
 `;
 
-/** Columns as selected by every read, in this order (raw mode: arrays are cheaper than objects). */
-type EventRow = [position: number, stream: string, revision: number, id: string, type: string, data: string, metadata: string];
 
-/** An append waiting for the next group commit; its events are serialized when it is queued. */
-interface PendingAppend {
+/** The worker entry: next to this module in src/, and in dist/ because `npm run build` copies it there. */
+const WORKER_FILE = new URL('./sqlite-worker.mjs', import.meta.url);
+
+// Messages exchanged with sqlite-worker.mjs. It is plain JavaScript: keep these shapes in step with it.
+
+interface WorkerData {
+  path: string;
+  synchronous: NonNullable<SqliteEventStoreOptions['synchronous']>;
+  busyTimeoutMs: number;
+  headCacheSize: number;
+  schema: string;
+  logIdCandidate: string;
+}
+
+/** Events of one append, serialized here: a caller mutating its objects later changes nothing. */
+interface AppendRequest {
+  op: 'append';
+  id: number;
   stream: string;
   expected: ExpectedRevision;
   ids: string[];
   types: string[];
   data: string[];
   metadata: string[];
-  resolve: (result: AppendResult) => void;
+}
+
+type WorkerRequest =
+  | AppendRequest
+  | { op: 'readStream'; id: number; stream: string; forwards: boolean; from: number; limit: number }
+  | { op: 'readAll'; id: number; after: Position; limit: number }
+  | { op: 'head'; id: number };
+
+type WorkerFailure =
+  | { kind: 'conflict'; stream: string; expected: ExpectedRevision; actual: Revision | 'no_stream' }
+  | { kind: 'unavailable'; message: string; code?: string };
+
+/** `ok` is an AppendResult (append), the JSON text of a StoredEvent[] (reads) or a Position (head). */
+type WorkerResult = { id: number; ok: unknown; error?: undefined } | { id: number; error: WorkerFailure };
+
+type FromWorker =
+  | { type: 'ready'; logId: string; journalMode: string; synchronous: string }
+  | { type: 'results'; results: WorkerResult[]; stats?: CommitStats; committed?: boolean }
+  | { type: 'closed' };
+
+interface Pending {
+  resolve: (value: unknown) => void;
   reject: (error: Error) => void;
 }
 
-/** `written` is 0 for an idempotent replay of an append that is already in the log. */
-type AppendOutcome = { ok: AppendResult; written: number } | { error: Error };
+/** The worker thread behind each store; only tests look (to make it crash). */
+const workers = new WeakMap<SqliteEventStore, Worker>();
+
+/** Tests only: the worker thread that owns `store`'s connection. */
+export function workerThreadOf(store: SqliteEventStore): Worker | undefined {
+  return workers.get(store);
+}
 
 export function openSqliteEventStore(path: string, options: SqliteEventStoreOptions = {}): SqliteEventStore {
   const pollIntervalMs = options.pollIntervalMs ?? 250;
-  const headCacheSize = options.headCacheSize ?? 100_000;
-
-  const db = new Database(path);
-  try {
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${(options.synchronous ?? 'full').toUpperCase()}`);
-    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5_000}`);
-    db.exec(SCHEMA);
-    // INSERT OR IGNORE: two processes opening a new file at once agree on whichever id got there first.
-    db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)`).run(randomUUID());
-  } catch (error) {
-    db.close();
-    throw new EventStoreUnavailableError(`cannot open event store ${path}: ${describe(error)}`, { cause: error });
+  const synchronous = options.synchronous ?? 'full';
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
+  const logIdCandidate = randomUUID();
+  // Open once here, synchronously, so a bad path fails this call (as it always has) and the durability
+  // settings are known before it returns; the worker then opens its own connection to the same file.
+  const durability = prepareDatabase(path, synchronous, busyTimeoutMs, logIdCandidate);
+  if (!existsSync(WORKER_FILE)) {
+    throw new EventStoreUnavailableError(`${fileURLToPath(WORKER_FILE)} is missing (npm run build copies it next to sqlite-store.js)`);
   }
-  const synchronousLevel = (['off', 'normal', 'full', 'extra'] as const)[Number(db.pragma('synchronous', { simple: true }))];
-  if (synchronousLevel === undefined) throw new EventStoreUnavailableError(`${path}: unexpected synchronous setting`);
-  const durability: SqliteDurability = { journalMode: String(db.pragma('journal_mode', { simple: true })), synchronous: synchronousLevel };
-  const logIdValue = String(db.prepare(`SELECT value FROM meta WHERE key = 'log_id'`).pluck().get());
-
-  const selectColumns = 'SELECT position, stream, revision, id, type, data, metadata FROM events';
-  const statements = {
-    insert: db.prepare<[string, number, string, string, string, string]>(
-      'INSERT INTO events (stream, revision, id, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)',
-    ),
-    headRevision: db.prepare<[string], number | null>('SELECT max(revision) FROM events WHERE stream = ?').pluck(),
-    revisionOfId: db.prepare<[string, string], number>('SELECT revision FROM events WHERE stream = ? AND id = ?').pluck(),
-    runFrom: db.prepare<[string, number, number], [string, number]>(
-      'SELECT id, position FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?',
-    ).raw(),
-    forwards: db.prepare<[string, number, number], EventRow>(
-      `${selectColumns} WHERE stream = ? AND revision >= ? ORDER BY revision ASC LIMIT ?`,
-    ).raw(),
-    backwards: db.prepare<[string, number, number], EventRow>(
-      `${selectColumns} WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`,
-    ).raw(),
-    allAfter: db.prepare<[number, number], EventRow>(`${selectColumns} WHERE position > ? ORDER BY position LIMIT ?`).raw(),
-    headPosition: db.prepare<[], number | null>('SELECT max(position) FROM events').pluck(),
-    // Changes whenever ANOTHER connection commits: the signal that our cached stream heads may be stale.
-    dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
+  const workerData: WorkerData = {
+    path,
+    synchronous,
+    busyTimeoutMs,
+    headCacheSize: options.headCacheSize ?? 100_000,
+    schema: SCHEMA,
+    logIdCandidate,
   };
+  const worker = new Worker(WORKER_FILE, { workerData });
+  // Like an open database file, an idle store must not keep the process alive; requests in flight do.
+  worker.unref();
 
-  // Heads (last revision) of recently appended streams, as committed. Never holds a value from a group
-  // that has not committed: in-group heads live in a per-group overlay until the commit succeeds.
-  const headCache = new Map<string, Revision>();
-  let seenDataVersion = statements.dataVersion.get();
-
-  let queue: PendingAppend[] = [];
-  let flushScheduled: Promise<void> | null = null;
+  let nextRequestId = 1;
+  const pending = new Map<number, Pending>();
+  /** Requests made during this turn of the event loop; they cross to the worker in one message. */
+  let outbox: WorkerRequest[] = [];
+  let postScheduled = false;
   let closing = false;
   let closed = false;
-  const stats: CommitStats = { transactions: 0, appends: 0, events: 0, largestGroup: 0 };
+  let closeDone: Promise<void> | null = null;
+  let exitExpected = false;
+  let failure: EventStoreUnavailableError | null = null;
+  let stats: CommitStats = { transactions: 0, appends: 0, events: 0, largestGroup: 0 };
+  const idleWaiters: (() => void)[] = [];
+
+  let resolveReady!: (logId: string) => void;
+  let rejectReady!: (error: Error) => void;
+  const ready = new Promise<string>((resolve, reject) => {
+    resolveReady = resolve;
+    rejectReady = reject;
+  });
+  ready.catch(() => undefined); // observed by logId(); a failure also reaches every request
 
   // Subscriptions wait on this; every commit bumps `commits` and wakes them.
   let commits = 0;
   const commitWaiters = new Set<() => void>();
   const subscriptions = new Set<Subscription>();
 
-  function committedHead(stream: string): Revision {
-    const cached = headCache.get(stream);
-    if (cached !== undefined) {
-      // Re-insert so the Map's insertion order approximates recency for eviction.
-      headCache.delete(stream);
-      headCache.set(stream, cached);
-      return cached;
+  worker.on('message', (message: FromWorker) => {
+    switch (message.type) {
+      case 'results':
+        if (message.stats !== undefined) stats = message.stats;
+        for (const result of message.results) settle(result);
+        if (message.committed) notifyCommitted();
+        if (pending.size === 0) becameIdle();
+        return;
+      case 'ready':
+        if (message.journalMode !== durability.journalMode || message.synchronous !== durability.synchronous) {
+          fail(`reports ${message.journalMode}/${message.synchronous}, expected ${durability.journalMode}/${durability.synchronous}`);
+        } else {
+          resolveReady(message.logId);
+        }
+        return;
+      case 'closed':
+        return; // 'exit' follows
     }
-    const head = statements.headRevision.get(stream) ?? NO_EVENTS;
-    rememberHead(stream, head);
-    return head;
-  }
-
-  function rememberHead(stream: string, head: Revision): void {
-    headCache.delete(stream);
-    headCache.set(stream, head);
-    if (headCache.size > headCacheSize) {
-      const oldest = headCache.keys().next();
-      if (!oldest.done) headCache.delete(oldest.value);
-    }
-  }
-
-  // Nested inside the group transaction this runs as a SAVEPOINT: if an insert fails, only this
-  // append's rows are rolled back, and because positions are INTEGER PRIMARY KEY (max + 1) the
-  // positions it would have taken are reused by the next append: no gaps.
-  const insertRun = db.transaction((pending: PendingAppend, firstRevision: Revision): Position => {
-    let position = 0;
-    for (let i = 0; i < pending.ids.length; i++) {
-      const info = statements.insert.run(
-        pending.stream,
-        firstRevision + i,
-        pending.ids[i] as string,
-        pending.types[i] as string,
-        pending.data[i] as string,
-        pending.metadata[i] as string,
-      );
-      position = Number(info.lastInsertRowid);
-    }
-    return position;
+  });
+  worker.on('error', (error) => fail(`crashed: ${describe(error)}`, error));
+  worker.on('messageerror', (error) => fail(`sent a message that cannot be read: ${describe(error)}`, error));
+  worker.on('exit', (code) => {
+    if (!exitExpected) fail(`exited with code ${code}`);
   });
 
-  function appendOne(pending: PendingAppend, groupHeads: Map<string, Revision>): AppendOutcome {
-    const { stream, expected, ids } = pending;
-    const current = groupHeads.get(stream) ?? committedHead(stream);
-    const conflict = () => ({ error: new WrongExpectedRevisionError(stream, expected, current === NO_EVENTS ? 'no_stream' : current) });
-
-    // A retry of an append that was already written: same ids, same order, same place. Answer with the
-    // original result and write nothing (EventStoreDB's idempotent write).
-    const firstId = ids[0] as string;
-    const writtenAt = statements.revisionOfId.get(stream, firstId);
-    if (writtenAt !== undefined) {
-      const run = statements.runFrom.all(stream, writtenAt, ids.length);
-      const sameRun = run.length === ids.length && run.every(([id], i) => id === ids[i]);
-      if (!sameRun || !expectationHeldAt(expected, writtenAt)) return conflict();
-      const last = run[run.length - 1] as [string, number];
-      return { ok: { nextRevision: writtenAt + ids.length - 1, position: last[1] }, written: 0 };
-    }
-
-    if (!expectationMet(expected, current)) return conflict();
-    let position: Position;
-    try {
-      position = insertRun(pending, current + 1);
-    } catch (error) {
-      // A later id of this append already exists in the stream (a partial overlap with an earlier
-      // append): a conflict for this caller, not a failure of the group.
-      if (isUniqueViolation(error)) return conflict();
-      throw error;
-    }
-    groupHeads.set(stream, current + ids.length);
-    return { ok: { nextRevision: current + ids.length, position }, written: ids.length };
+  function settle(result: WorkerResult): void {
+    const waiting = pending.get(result.id);
+    if (waiting === undefined) return;
+    pending.delete(result.id);
+    if (result.error === undefined) waiting.resolve(result.ok);
+    else waiting.reject(toError(result.error));
   }
 
-  const writeGroup = db.transaction((group: PendingAppend[], groupHeads: Map<string, Revision>): AppendOutcome[] => {
-    const version = statements.dataVersion.get();
-    if (version !== seenDataVersion) {
-      // Another process appended since our last look; its streams' heads may have moved.
-      headCache.clear();
-      seenDataVersion = version;
-    }
-    return group.map((pending) => appendOne(pending, groupHeads));
-  });
+  function becameIdle(): void {
+    worker.unref();
+    for (const wake of idleWaiters.splice(0)) wake();
+  }
 
-  function flush(): void {
-    const group = queue;
-    queue = [];
-    flushScheduled = null;
-    if (group.length === 0) return;
-    const groupHeads = new Map<string, Revision>();
-    let outcomes: AppendOutcome[];
-    try {
-      // IMMEDIATE: take the write lock up front so a second process cannot slip in between our
-      // revision checks and our inserts.
-      outcomes = writeGroup.immediate(group, groupHeads);
-    } catch (error) {
-      // Nothing of this group was written. Heads read during it are fine, but clear them anyway:
-      // failures here are rare (disk full, I/O, lock timeout) and a cold cache is always correct.
-      headCache.clear();
-      const failure = new EventStoreUnavailableError(`append failed: ${describe(error)}`, { cause: error });
-      for (const pending of group) pending.reject(failure);
-      return;
-    }
-    for (const [stream, head] of groupHeads) rememberHead(stream, head);
+  /** The worker is gone or unusable: everything waiting on it fails now, and so does everything after. */
+  function fail(reason: string, cause?: unknown): void {
+    if (failure !== null) return;
+    failure = new EventStoreUnavailableError(`event store ${path}: worker ${reason}`, { cause });
+    rejectReady(failure);
+    outbox = [];
+    const waiting = [...pending.values()];
+    pending.clear();
+    for (const request of waiting) request.reject(failure);
+    becameIdle();
+    void worker.terminate();
+    notifyCommitted(); // caught-up subscriptions look again, fail to read, and end with this error
+  }
 
-    stats.transactions += 1;
-    stats.appends += group.length;
-    stats.largestGroup = Math.max(stats.largestGroup, group.length);
-    outcomes.forEach((outcome, i) => {
-      const pending = group[i] as PendingAppend;
-      if ('ok' in outcome) {
-        stats.events += outcome.written;
-        pending.resolve(outcome.ok);
-      } else {
-        pending.reject(outcome.error);
+  function request(message: WorkerRequest): Promise<unknown> {
+    if (failure !== null) return Promise.reject(failure);
+    message.id = nextRequestId++;
+    return new Promise<unknown>((resolve, reject) => {
+      if (pending.size === 0) worker.ref();
+      pending.set(message.id, { resolve, reject });
+      outbox.push(message);
+      if (!postScheduled) {
+        postScheduled = true;
+        setImmediate(postOutbox);
       }
     });
-    // groupHeads only holds streams this group wrote to; idempotent replays and conflicts wrote nothing.
-    if (groupHeads.size > 0) notifyCommitted();
+  }
+
+  function postOutbox(): void {
+    postScheduled = false;
+    const requests = outbox;
+    outbox = [];
+    if (requests.length === 0 || failure !== null) return;
+    try {
+      worker.postMessage({ type: 'requests', requests });
+    } catch (error) {
+      // Something in a request cannot be cloned (a read given a stream name that is not a string).
+      const unsent = new EventStoreUnavailableError(`cannot send to the event store worker: ${describe(error)}`, { cause: error });
+      for (const { id } of requests) pending.get(id)?.reject(unsent);
+      for (const { id } of requests) pending.delete(id);
+      if (pending.size === 0) becameIdle();
+    }
+  }
+
+  function whenIdle(): Promise<void> {
+    if (pending.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => idleWaiters.push(resolve));
   }
 
   function notifyCommitted(): void {
@@ -289,29 +293,16 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
     for (const wake of waiters) wake();
   }
 
-  function scheduleFlush(): Promise<void> {
-    if (flushScheduled === null) {
-      flushScheduled = new Promise<void>((resolve) => {
-        setImmediate(() => {
-          try {
-            flush();
-          } finally {
-            resolve(); // close() waits on this; it must settle whatever happened
-          }
-        });
-      });
-    }
-    return flushScheduled;
-  }
-
   function append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     if (closing) return Promise.reject(new EventStoreUnavailableError('event store is closed'));
-    let pending: Omit<PendingAppend, 'resolve' | 'reject'>;
+    let message: AppendRequest;
     try {
       validateAppend(stream, events, expected);
       // Serialize now: a caller mutating its objects after append() must not change what is written,
       // and data that cannot be serialized fails this append alone.
-      pending = {
+      message = {
+        op: 'append',
+        id: 0,
         stream,
         expected,
         ids: events.map((e) => e.id.toLowerCase()),
@@ -322,36 +313,42 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
     } catch (error) {
       return Promise.reject(error);
     }
-    return new Promise<AppendResult>((resolve, reject) => {
-      queue.push({ ...pending, resolve, reject });
-      void scheduleFlush();
+    return request(message) as Promise<AppendResult>;
+  }
+
+  function readEvents(message: WorkerRequest): Promise<StoredEvent[]> {
+    return request(message).then(parseEvents);
+  }
+
+  function whenOpen<T>(read: () => Promise<T>): Promise<T> {
+    if (closed) return Promise.reject(new EventStoreUnavailableError('event store is closed'));
+    try {
+      return read();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  function readStream(stream: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
+    return whenOpen(() => {
+      const forwards = (options.direction ?? 'forwards') === 'forwards';
+      if (options.maxCount !== undefined) assertCount(options.maxCount, 'maxCount');
+      if (options.fromRevision !== undefined) assertCount(options.fromRevision, 'fromRevision');
+      const limit = options.maxCount ?? -1; // SQLite: a negative LIMIT means no limit
+      if (limit === 0) return Promise.resolve([]);
+      const from = options.fromRevision ?? (forwards ? 0 : Number.MAX_SAFE_INTEGER);
+      return readEvents({ op: 'readStream', id: 0, stream, forwards, from, limit });
     });
   }
 
-  function readStreamNow(stream: string, options: ReadStreamOptions = {}): StoredEvent[] {
-    const direction = options.direction ?? 'forwards';
-    const limit = options.maxCount ?? -1; // SQLite: a negative LIMIT means no limit
-    if (options.maxCount !== undefined) assertCount(options.maxCount, 'maxCount');
-    if (options.fromRevision !== undefined) assertCount(options.fromRevision, 'fromRevision');
-    if (limit === 0) return [];
-    const rows =
-      direction === 'forwards'
-        ? statements.forwards.all(stream, options.fromRevision ?? 0, limit)
-        : statements.backwards.all(stream, options.fromRevision ?? Number.MAX_SAFE_INTEGER, limit);
-    return rows.map(toStoredEvent);
-  }
-
-  function readAllNow(after: Position, maxCount: number): StoredEvent[] {
-    return statements.allAfter.all(after, maxCount).map(toStoredEvent);
-  }
-
-  function whenOpen<T>(read: () => T): Promise<T> {
-    if (closed) return Promise.reject(new EventStoreUnavailableError('event store is closed'));
-    try {
-      return Promise.resolve(read());
-    } catch (error) {
-      return Promise.reject(error instanceof RangeError ? error : new EventStoreUnavailableError(`read failed: ${describe(error)}`, { cause: error }));
-    }
+  function readAll(options: ReadAllOptions = {}): Promise<StoredEvent[]> {
+    return whenOpen(() => {
+      const after = options.after ?? 0;
+      const maxCount = options.maxCount ?? DEFAULT_READ_ALL_PAGE;
+      assertCount(after, 'after');
+      assertCount(maxCount, 'maxCount');
+      return readEvents({ op: 'readAll', id: 0, after, limit: maxCount });
+    });
   }
 
   function subscribeToAll(options: SubscribeOptions, handler: BatchHandler): Subscription {
@@ -370,7 +367,10 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
       let last = options.after ?? 0;
       while (!stopped) {
         const seen = commits;
-        const batch = readAllNow(last, maxBatch);
+        // The worker answers in order: if this read missed a commit, that commit's notification arrives
+        // after the answer and bumps `commits`, so the check below cannot sleep through it.
+        const batch = await readEvents({ op: 'readAll', id: 0, after: last, limit: maxBatch });
+        if (stopped) break; // closed while the read was in flight: deliver nothing more
         if (batch.length > 0) {
           await handler(batch);
           last = (batch[batch.length - 1] as StoredEvent).position;
@@ -409,69 +409,77 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
     return subscription;
   }
 
-  async function close(): Promise<void> {
-    if (closing) {
-      while (!closed) await new Promise((resolve) => setImmediate(resolve));
-      return;
-    }
-    // Subscriptions first: their handlers may still append, and those appends must land.
-    await Promise.all([...subscriptions].map((s) => s.close()));
-    closing = true;
-    while (flushScheduled !== null) await flushScheduled;
-    closed = true;
-    db.close();
+  function close(): Promise<void> {
+    closeDone ??= (async () => {
+      // Subscriptions first: their handlers may still append, and those appends must land.
+      await Promise.all([...subscriptions].map((s) => s.close()));
+      closing = true;
+      await whenIdle(); // every append made so far has committed (or failed)
+      closed = true;
+      if (failure !== null) return; // the worker is already gone
+      exitExpected = true;
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      worker.ref();
+      worker.postMessage({ type: 'close' });
+      await exited;
+    })();
+    return closeDone;
   }
 
-  return {
+  const store: SqliteEventStore = {
     path,
     durability,
     append,
-    readStream: (stream, options) => whenOpen(() => readStreamNow(stream, options)),
-    readAll: (options: ReadAllOptions = {}) =>
-      whenOpen(() => {
-        const after = options.after ?? 0;
-        const maxCount = options.maxCount ?? DEFAULT_READ_ALL_PAGE;
-        assertCount(after, 'after');
-        assertCount(maxCount, 'maxCount');
-        return readAllNow(after, maxCount);
-      }),
-    headPosition: () => whenOpen(() => statements.headPosition.get() ?? 0),
+    readStream,
+    readAll,
+    headPosition: () => whenOpen(() => request({ op: 'head', id: 0 }) as Promise<Position>),
     subscribeToAll,
-    logId: () => Promise.resolve(logIdValue),
+    logId: () => ready,
     commitStats: () => ({ ...stats }),
     close,
   };
+  workers.set(store, worker);
+  return store;
 }
 
-function toStoredEvent(row: EventRow): StoredEvent {
-  const [position, stream, revision, id, type, data, metadata] = row;
-  return {
-    position,
-    stream,
-    revision,
-    id,
-    type,
-    data: JSON.parse(data) as Record<string, unknown>,
-    metadata: JSON.parse(metadata) as EventMetadata,
-  };
-}
-
-/** Would `expected` have allowed an append whose first event landed at `revision`? */
-function expectationHeldAt(expected: ExpectedRevision, revision: Revision): boolean {
-  return expectationMet(expected, revision - 1);
-}
-
-function expectationMet(expected: ExpectedRevision, current: Revision): boolean {
-  switch (expected) {
-    case 'any':
-      return true;
-    case 'no_stream':
-      return current === NO_EVENTS;
-    case 'stream_exists':
-      return current !== NO_EVENTS;
-    default:
-      return expected === current;
+/**
+ * Create the file's schema and log id and read back the durability SQLite will use, on a short-lived
+ * connection. A ':memory:' database opened here is thrown away (the worker's is the one that counts),
+ * but it reports the same settings the worker's will.
+ */
+function prepareDatabase(path: string, synchronous: string, busyTimeoutMs: number, logIdCandidate: string): SqliteDurability {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    db.exec(SCHEMA);
+    // INSERT OR IGNORE: two processes opening a new file at once agree on whichever id got there first.
+    db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)`).run(logIdCandidate);
+    const level = (['off', 'normal', 'full', 'extra'] as const)[Number(db.pragma('synchronous', { simple: true }))];
+    if (level === undefined) throw new Error('unexpected synchronous setting');
+    return { journalMode: String(db.pragma('journal_mode', { simple: true })), synchronous: level };
+  } catch (error) {
+    throw new EventStoreUnavailableError(`cannot open event store ${path}: ${describe(error)}`, { cause: error });
+  } finally {
+    db?.close();
   }
+}
+
+function parseEvents(json: unknown): StoredEvent[] {
+  try {
+    return JSON.parse(json as string) as StoredEvent[];
+  } catch (error) {
+    throw new EventStoreUnavailableError(`read failed: ${describe(error)}`, { cause: error });
+  }
+}
+
+function toError(failure: WorkerFailure): Error {
+  if (failure.kind === 'conflict') return new WrongExpectedRevisionError(failure.stream, failure.expected, failure.actual);
+  const error = new EventStoreUnavailableError(failure.message);
+  if (failure.code !== undefined) Object.assign(error, { code: failure.code });
+  return error;
 }
 
 function validateAppend(stream: string, events: NewEvent[], expected: ExpectedRevision): void {
@@ -494,10 +502,6 @@ function validateAppend(stream: string, events: NewEvent[], expected: ExpectedRe
 
 function assertCount(value: number, what: string): void {
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a non-negative integer, got ${value}`);
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
 
 function describe(error: unknown): string {

@@ -1,0 +1,249 @@
+// The SQLite event store's worker thread: it owns the better-sqlite3 connection, so inserts, reads and
+// above all the synchronous fsync of each group commit block this thread instead of the event loop that
+// serves HTTP. Plain JavaScript on purpose: a worker_threads Worker needs a JS file, and this one runs
+// as-is both from src/ (vitest runs the TypeScript sources) and from dist/ (`npm run build` copies it).
+//
+// Protocol (the TypeScript side, sqlite-store.ts, declares the same shapes as types):
+//   workerData:  { path, synchronous, busyTimeoutMs, headCacheSize, schema, logIdCandidate }
+//   → main:      { type: 'ready', logId, journalMode, synchronous }   once, after the connection opened
+//   main →:      { type: 'requests', requests: [...] }                appends, reads, head; any number
+//   → main:      { type: 'results', results: [...], stats?, committed? }
+//   main →:      { type: 'close' }    → main: { type: 'closed' }, then the thread ends
+//
+// Reads are answered as soon as their message arrives. Appends wait for the next group commit: every
+// append received since the last commit is written in ONE transaction (one sync), each still checked
+// exactly against its stream's revision, including earlier appends of the same group. A result is
+// posted only after that transaction committed, so the main thread acknowledges only durable appends.
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+
+/** Revision of a stream that has no events, internally; the port calls it 'no_stream'. */
+const NO_EVENTS = -1;
+const SYNCHRONOUS_LEVELS = ['off', 'normal', 'full', 'extra'];
+
+const { path, synchronous, busyTimeoutMs, headCacheSize, schema, logIdCandidate } = workerData;
+const port = parentPort;
+if (port === null) throw new Error('sqlite-worker.mjs must run as a worker thread');
+
+const db = new Database(path);
+db.pragma('journal_mode = WAL');
+db.pragma(`synchronous = ${String(synchronous).toUpperCase()}`);
+db.pragma(`busy_timeout = ${Number(busyTimeoutMs)}`);
+// The main thread already created the schema in a file; a ':memory:' database exists only here.
+db.exec(schema);
+db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)`).run(logIdCandidate);
+
+const selectColumns = 'SELECT position, stream, revision, id, type, data, metadata FROM events';
+const statements = {
+  insert: db.prepare('INSERT INTO events (stream, revision, id, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)'),
+  headRevision: db.prepare('SELECT max(revision) FROM events WHERE stream = ?').pluck(),
+  revisionOfId: db.prepare('SELECT revision FROM events WHERE stream = ? AND id = ?').pluck(),
+  runFrom: db.prepare('SELECT id, position FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?').raw(),
+  forwards: db.prepare(`${selectColumns} WHERE stream = ? AND revision >= ? ORDER BY revision ASC LIMIT ?`).raw(),
+  backwards: db.prepare(`${selectColumns} WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`).raw(),
+  allAfter: db.prepare(`${selectColumns} WHERE position > ? ORDER BY position LIMIT ?`).raw(),
+  headPosition: db.prepare('SELECT max(position) FROM events').pluck(),
+  // Changes whenever ANOTHER connection commits: the signal that our cached stream heads may be stale.
+  dataVersion: db.prepare('PRAGMA data_version').pluck(),
+};
+
+port.postMessage({
+  type: 'ready',
+  logId: String(db.prepare(`SELECT value FROM meta WHERE key = 'log_id'`).pluck().get()),
+  journalMode: String(db.pragma('journal_mode', { simple: true })),
+  synchronous: SYNCHRONOUS_LEVELS[Number(db.pragma('synchronous', { simple: true }))] ?? 'unknown',
+});
+
+// Heads (last revision) of recently appended streams, as committed. Never holds a value from a group
+// that has not committed: in-group heads live in a per-group overlay until the commit succeeds.
+const headCache = new Map();
+let seenDataVersion = statements.dataVersion.get();
+/** Appends received since the last group commit. */
+let queue = [];
+let flushScheduled = false;
+const stats = { transactions: 0, appends: 0, events: 0, largestGroup: 0 };
+
+function committedHead(stream) {
+  const cached = headCache.get(stream);
+  if (cached !== undefined) {
+    // Re-insert so the Map's insertion order approximates recency for eviction.
+    headCache.delete(stream);
+    headCache.set(stream, cached);
+    return cached;
+  }
+  const head = statements.headRevision.get(stream) ?? NO_EVENTS;
+  rememberHead(stream, head);
+  return head;
+}
+
+function rememberHead(stream, head) {
+  headCache.delete(stream);
+  headCache.set(stream, head);
+  if (headCache.size > headCacheSize) {
+    const oldest = headCache.keys().next();
+    if (!oldest.done) headCache.delete(oldest.value);
+  }
+}
+
+// Nested inside the group transaction this runs as a SAVEPOINT: if an insert fails, only this append's
+// rows are rolled back, and because positions are INTEGER PRIMARY KEY (max + 1) the positions it would
+// have taken are reused by the next append: no gaps.
+const insertRun = db.transaction((append, firstRevision) => {
+  let position = 0;
+  for (let i = 0; i < append.ids.length; i++) {
+    const info = statements.insert.run(append.stream, firstRevision + i, append.ids[i], append.types[i], append.data[i], append.metadata[i]);
+    position = Number(info.lastInsertRowid);
+  }
+  return position;
+});
+
+/** The result of one append within the group: `{ id, ok }` or `{ id, error }`; `written` counts events. */
+function appendOne(append, groupHeads) {
+  const { id, stream, expected, ids } = append;
+  const current = groupHeads.get(stream) ?? committedHead(stream);
+  const conflict = () => ({
+    result: { id, error: { kind: 'conflict', stream, expected, actual: current === NO_EVENTS ? 'no_stream' : current } },
+    written: 0,
+  });
+
+  // A retry of an append that was already written: same ids, same order, same place. Answer with the
+  // original result and write nothing (EventStoreDB's idempotent write).
+  const writtenAt = statements.revisionOfId.get(stream, ids[0]);
+  if (writtenAt !== undefined) {
+    const run = statements.runFrom.all(stream, writtenAt, ids.length);
+    const sameRun = run.length === ids.length && run.every(([runId], i) => runId === ids[i]);
+    if (!sameRun || !expectationMet(expected, writtenAt - 1)) return conflict();
+    return { result: { id, ok: { nextRevision: writtenAt + ids.length - 1, position: run[run.length - 1][1] } }, written: 0 };
+  }
+
+  if (!expectationMet(expected, current)) return conflict();
+  let position;
+  try {
+    position = insertRun(append, current + 1);
+  } catch (error) {
+    // A later id of this append already exists in the stream (a partial overlap with an earlier
+    // append): a conflict for this caller, not a failure of the group.
+    if (error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE') return conflict();
+    throw error;
+  }
+  groupHeads.set(stream, current + ids.length);
+  return { result: { id, ok: { nextRevision: current + ids.length, position } }, written: ids.length };
+}
+
+const writeGroup = db.transaction((group, groupHeads) => {
+  const version = statements.dataVersion.get();
+  if (version !== seenDataVersion) {
+    // Another process appended since our last look; its streams' heads may have moved.
+    headCache.clear();
+    seenDataVersion = version;
+  }
+  return group.map((append) => appendOne(append, groupHeads));
+});
+
+function flush() {
+  const group = queue;
+  queue = [];
+  flushScheduled = false;
+  if (group.length === 0) return;
+  const groupHeads = new Map();
+  let outcomes;
+  try {
+    // IMMEDIATE: take the write lock up front so a second process cannot slip in between our revision
+    // checks and our inserts. Returns once committed, i.e. synced with synchronous=FULL.
+    outcomes = writeGroup.immediate(group, groupHeads);
+  } catch (error) {
+    // Nothing of this group was written. A cold head cache is always correct; failures here are rare
+    // (disk full, I/O, lock timeout).
+    headCache.clear();
+    const failure = unavailable('append failed', error);
+    port.postMessage({ type: 'results', results: group.map(({ id }) => ({ id, error: failure })) });
+    return;
+  }
+  for (const [stream, head] of groupHeads) rememberHead(stream, head);
+
+  stats.transactions += 1;
+  stats.appends += group.length;
+  stats.largestGroup = Math.max(stats.largestGroup, group.length);
+  const results = new Array(outcomes.length);
+  for (let i = 0; i < outcomes.length; i++) {
+    stats.events += outcomes[i].written;
+    results[i] = outcomes[i].result;
+  }
+  // groupHeads only holds streams this group wrote to; idempotent replays and conflicts wrote nothing.
+  port.postMessage({ type: 'results', results, stats, committed: groupHeads.size > 0 });
+}
+
+function read(request) {
+  try {
+    switch (request.op) {
+      case 'readStream': {
+        const statement = request.forwards ? statements.forwards : statements.backwards;
+        return { id: request.id, ok: toJson(statement.all(request.stream, request.from, request.limit)) };
+      }
+      case 'readAll':
+        return { id: request.id, ok: toJson(statements.allAfter.all(request.after, request.limit)) };
+      case 'head':
+        return { id: request.id, ok: statements.headPosition.get() ?? 0 };
+      default:
+        return { id: request.id, error: { kind: 'unavailable', message: `unknown request ${String(request.op)}` } };
+    }
+  } catch (error) {
+    return { id: request.id, error: unavailable('read failed', error) };
+  }
+}
+
+/**
+ * Rows as the JSON text of a StoredEvent[]: data and metadata are stored as JSON already, so they are
+ * spliced in as they are. The main thread then pays for one string copy and one JSON.parse per batch.
+ */
+function toJson(rows) {
+  let json = '[';
+  for (let i = 0; i < rows.length; i++) {
+    const [position, stream, revision, id, type, data, metadata] = rows[i];
+    if (i > 0) json += ',';
+    json += `{"position":${position},"stream":${JSON.stringify(stream)},"revision":${revision},"id":${JSON.stringify(id)},"type":${JSON.stringify(type)},"data":${data},"metadata":${metadata}}`;
+  }
+  return json + ']';
+}
+
+function expectationMet(expected, current) {
+  switch (expected) {
+    case 'any':
+      return true;
+    case 'no_stream':
+      return current === NO_EVENTS;
+    case 'stream_exists':
+      return current !== NO_EVENTS;
+    default:
+      return expected === current;
+  }
+}
+
+function unavailable(what, error) {
+  return {
+    kind: 'unavailable',
+    message: `${what}: ${error instanceof Error ? error.message : String(error)}`,
+    code: typeof error?.code === 'string' ? error.code : undefined,
+  };
+}
+
+port.on('message', (message) => {
+  if (message.type === 'close') {
+    flush(); // the main thread waits for its appends before closing; this is only a safety net
+    db.close();
+    port.postMessage({ type: 'closed' });
+    port.close(); // nothing else keeps this thread alive: it ends
+    return;
+  }
+  const replies = [];
+  for (const request of message.requests) {
+    if (request.op === 'append') queue.push(request);
+    else replies.push(read(request));
+  }
+  if (replies.length > 0) port.postMessage({ type: 'results', results: replies });
+  if (queue.length > 0 && !flushScheduled) {
+    // After every message already waiting has been received: that is what makes the group.
+    flushScheduled = true;
+    setImmediate(flush);
+  }
+});
