@@ -3,11 +3,16 @@
 // are written together in one transaction (one fsync), each still checked exactly against its stream's
 // revision, including earlier appends of the same group.
 //
-// better-sqlite3 is synchronous, so the connection lives in a worker thread (sqlite-worker.mjs): the
-// inserts, the reads and the fsync of each commit block that thread, not the event loop that serves
-// HTTP. This side validates and serializes appends (JSON strings cross threads cheaply), sends every
-// request of one event-loop turn in one message, and settles promises from the worker's answers: an
-// append resolves only once the worker reports its transaction committed.
+// better-sqlite3 is synchronous, so the writing connection lives in a worker thread (sqlite-worker.mjs):
+// the inserts and the fsync of each commit block that thread, not the event loop that serves HTTP. This
+// side validates and serializes appends (JSON strings cross threads cheaply), sends every request of
+// one event-loop turn in one message, and settles promises from the worker's answers: an append
+// resolves only once the worker reports its transaction committed.
+//
+// Reads of a file use a second, read-only connection on this thread: WAL readers never wait for the
+// writer, and a small read (loading a stream for a command) costs less here than a round trip to a
+// worker that may be in the middle of a commit. A ':memory:' database exists only in the worker, which
+// then answers reads too (as one JSON text per batch: one JSON.parse here).
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +24,7 @@ import {
   type AppendResult,
   type BatchHandler,
   type EventStore,
+  type EventMetadata,
   type ExpectedRevision,
   type NewEvent,
   type Position,
@@ -155,12 +161,18 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
   const synchronous = options.synchronous ?? 'full';
   const busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
   const logIdCandidate = randomUUID();
-  // Open once here, synchronously, so a bad path fails this call (as it always has) and the durability
-  // settings are known before it returns; the worker then opens its own connection to the same file.
-  const durability = prepareDatabase(path, synchronous, busyTimeoutMs, logIdCandidate);
   if (!existsSync(WORKER_FILE)) {
     throw new EventStoreUnavailableError(`${fileURLToPath(WORKER_FILE)} is missing (npm run build copies it next to sqlite-store.js)`);
   }
+  // Open once here, synchronously, so a bad path fails this call (as it always has) and the durability
+  // settings are known before it returns; the worker then opens its own connection to the same file.
+  const prepared = prepareDatabase(path, synchronous, busyTimeoutMs, logIdCandidate);
+  const durability = prepared.durability;
+  // A file is shared: this connection stays open for reads (WAL readers never wait for the writer).
+  // A private database (':memory:', '') exists only in the worker, which then serves reads too.
+  const privateDatabase = path === ':memory:' || path === '';
+  if (privateDatabase) prepared.db.close();
+  const reader = privateDatabase ? null : createReader(prepared.db);
   const workerData: WorkerData = {
     path,
     synchronous,
@@ -260,6 +272,7 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
       outbox.push(message);
       if (!postScheduled) {
         postScheduled = true;
+        // After the rest of this turn: every append made meanwhile joins the message, and the group.
         setImmediate(postOutbox);
       }
     });
@@ -320,8 +333,21 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
     return request(message).then(parseEvents);
   }
 
+  function readAllEvents(after: Position, limit: number): Promise<StoredEvent[]> {
+    if (failure !== null) return Promise.reject(failure);
+    if (reader !== null) {
+      try {
+        return Promise.resolve(reader.readAll(after, limit));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return readEvents({ op: 'readAll', id: 0, after, limit });
+  }
+
   function whenOpen<T>(read: () => Promise<T>): Promise<T> {
     if (closed) return Promise.reject(new EventStoreUnavailableError('event store is closed'));
+    if (failure !== null) return Promise.reject(failure);
     try {
       return read();
     } catch (error) {
@@ -337,6 +363,7 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
       const limit = options.maxCount ?? -1; // SQLite: a negative LIMIT means no limit
       if (limit === 0) return Promise.resolve([]);
       const from = options.fromRevision ?? (forwards ? 0 : Number.MAX_SAFE_INTEGER);
+      if (reader !== null) return Promise.resolve(reader.readStream(stream, forwards, from, limit));
       return readEvents({ op: 'readStream', id: 0, stream, forwards, from, limit });
     });
   }
@@ -347,7 +374,7 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
       const maxCount = options.maxCount ?? DEFAULT_READ_ALL_PAGE;
       assertCount(after, 'after');
       assertCount(maxCount, 'maxCount');
-      return readEvents({ op: 'readAll', id: 0, after, limit: maxCount });
+      return readAllEvents(after, maxCount);
     });
   }
 
@@ -369,7 +396,7 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
         const seen = commits;
         // The worker answers in order: if this read missed a commit, that commit's notification arrives
         // after the answer and bumps `commits`, so the check below cannot sleep through it.
-        const batch = await readEvents({ op: 'readAll', id: 0, after: last, limit: maxBatch });
+        const batch = await readAllEvents(last, maxBatch);
         if (stopped) break; // closed while the read was in flight: deliver nothing more
         if (batch.length > 0) {
           await handler(batch);
@@ -416,6 +443,8 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
       closing = true;
       await whenIdle(); // every append made so far has committed (or failed)
       closed = true;
+      // The reader first: the worker's connection, closing last, checkpoints the WAL into the file.
+      reader?.close();
       if (failure !== null) return; // the worker is already gone
       exitExpected = true;
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
@@ -432,7 +461,7 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
     append,
     readStream,
     readAll,
-    headPosition: () => whenOpen(() => request({ op: 'head', id: 0 }) as Promise<Position>),
+    headPosition: () => whenOpen(() => (reader !== null ? Promise.resolve(reader.headPosition()) : (request({ op: 'head', id: 0 }) as Promise<Position>))),
     subscribeToAll,
     logId: () => ready,
     commitStats: () => ({ ...stats }),
@@ -443,11 +472,16 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
 }
 
 /**
- * Create the file's schema and log id and read back the durability SQLite will use, on a short-lived
- * connection. A ':memory:' database opened here is thrown away (the worker's is the one that counts),
- * but it reports the same settings the worker's will.
+ * Create the file's schema and log id and read back the durability SQLite will use. A ':memory:'
+ * database opened here is thrown away (the worker's is the one that counts), but it reports the same
+ * settings the worker's will.
  */
-function prepareDatabase(path: string, synchronous: string, busyTimeoutMs: number, logIdCandidate: string): SqliteDurability {
+function prepareDatabase(
+  path: string,
+  synchronous: string,
+  busyTimeoutMs: number,
+  logIdCandidate: string,
+): { db: Database.Database; durability: SqliteDurability } {
   let db: Database.Database | undefined;
   try {
     db = new Database(path);
@@ -459,12 +493,60 @@ function prepareDatabase(path: string, synchronous: string, busyTimeoutMs: numbe
     db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)`).run(logIdCandidate);
     const level = (['off', 'normal', 'full', 'extra'] as const)[Number(db.pragma('synchronous', { simple: true }))];
     if (level === undefined) throw new Error('unexpected synchronous setting');
-    return { journalMode: String(db.pragma('journal_mode', { simple: true })), synchronous: level };
+    return { db, durability: { journalMode: String(db.pragma('journal_mode', { simple: true })), synchronous: level } };
   } catch (error) {
-    throw new EventStoreUnavailableError(`cannot open event store ${path}: ${describe(error)}`, { cause: error });
-  } finally {
     db?.close();
+    throw new EventStoreUnavailableError(`cannot open event store ${path}: ${describe(error)}`, { cause: error });
   }
+}
+
+/** Columns as selected by every read, in this order (raw mode: arrays are cheaper than objects). */
+type EventRow = [position: number, stream: string, revision: number, id: string, type: string, data: string, metadata: string];
+
+/** Reads on the main thread's own connection: small reads cost less than a round trip to the worker. */
+interface Reader {
+  readStream(stream: string, forwards: boolean, from: Revision, limit: number): StoredEvent[];
+  readAll(after: Position, limit: number): StoredEvent[];
+  headPosition(): Position;
+  close(): void;
+}
+
+function createReader(db: Database.Database): Reader {
+  db.pragma('query_only = ON'); // this connection never writes: the worker's is the only writer
+  const selectColumns = 'SELECT position, stream, revision, id, type, data, metadata FROM events';
+  const statements = {
+    forwards: db.prepare<[string, number, number], EventRow>(`${selectColumns} WHERE stream = ? AND revision >= ? ORDER BY revision ASC LIMIT ?`).raw(),
+    backwards: db.prepare<[string, number, number], EventRow>(`${selectColumns} WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`).raw(),
+    allAfter: db.prepare<[number, number], EventRow>(`${selectColumns} WHERE position > ? ORDER BY position LIMIT ?`).raw(),
+    headPosition: db.prepare<[], number | null>('SELECT max(position) FROM events').pluck(),
+  };
+  const reading = <T>(read: () => T): T => {
+    try {
+      return read();
+    } catch (error) {
+      throw new EventStoreUnavailableError(`read failed: ${describe(error)}`, { cause: error });
+    }
+  };
+  return {
+    readStream: (stream, forwards, from, limit) =>
+      reading(() => (forwards ? statements.forwards : statements.backwards).all(stream, from, limit).map(toStoredEvent)),
+    readAll: (after, limit) => reading(() => statements.allAfter.all(after, limit).map(toStoredEvent)),
+    headPosition: () => reading(() => statements.headPosition.get() ?? 0),
+    close: () => db.close(),
+  };
+}
+
+function toStoredEvent(row: EventRow): StoredEvent {
+  const [position, stream, revision, id, type, data, metadata] = row;
+  return {
+    position,
+    stream,
+    revision,
+    id,
+    type,
+    data: JSON.parse(data) as Record<string, unknown>,
+    metadata: JSON.parse(metadata) as EventMetadata,
+  };
 }
 
 function parseEvents(json: unknown): StoredEvent[] {
