@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { openSqliteEventStore, type SqliteEventStore, type SqliteEventStoreOptions } from '../../src/events/sqlite-store.js';
+import { openSqliteEventStore, workerThreadOf, type SqliteEventStore, type SqliteEventStoreOptions } from '../../src/events/sqlite-store.js';
 import { EventStoreUnavailableError, WrongExpectedRevisionError, type StoredEvent } from '../../src/events/store.js';
 import { eventStoreContract, newEvents } from './event-store.contract.js';
 
@@ -15,6 +15,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const freshPath = () => join(dir, `${randomUUID()}.db`);
 
 eventStoreContract('sqlite (file)', async () => openSqliteEventStore(freshPath()));
+// A ':memory:' database lives only in the worker thread, which then serves reads too.
+eventStoreContract('sqlite (memory)', async () => openSqliteEventStore(':memory:'));
 
 describe('sqlite event store', () => {
   const opened: SqliteEventStore[] = [];
@@ -152,6 +154,87 @@ describe('sqlite event store', () => {
       ]);
       expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected', 'fulfilled']);
       expect(await store.headPosition()).toBe(1);
+    });
+  });
+
+  describe('the worker thread', () => {
+    it('lands every append made before close(), in one group, and then ends', async () => {
+      const path = freshPath();
+      const store = openSqliteEventStore(path);
+      await store.headPosition();
+      const pending = Array.from({ length: 100 }, (_, i) => store.append(`closing-${i}`, newEvents(2), 'no_stream'));
+      const worker = workerThreadOf(store)!;
+      const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
+      await store.close();
+      const results = await Promise.all(pending);
+      expect(results.map((r) => r.position).sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => 2 * i + 2));
+      expect(store.commitStats()).toMatchObject({ transactions: 1, appends: 100, events: 200 });
+      expect(await exited).toBe(0);
+      expect(await open(path).headPosition()).toBe(200);
+    });
+
+    it('waits for an append a subscription handler is still making while it closes', async () => {
+      const path = freshPath();
+      const store = openSqliteEventStore(path);
+      let started = false;
+      store.subscribeToAll({}, async (batch) => {
+        if (!batch.some((e) => e.stream === 'cause')) return;
+        started = true;
+        await sleep(50); // close() is called meanwhile
+        await store.append('effect', newEvents(1), 'no_stream');
+      });
+      await store.append('cause', newEvents(1), 'no_stream');
+      await waitFor(() => started);
+      await store.close();
+      expect(await open(path).readStream('effect')).toHaveLength(1);
+    });
+
+    it('rejects appends in flight as unavailable when it crashes, and everything after', async () => {
+      const store = open(freshPath(), { pollIntervalMs: 50 });
+      await store.append('before', newEvents(1), 'no_stream');
+      const subscription = store.subscribeToAll({}, () => undefined);
+      const inFlight = Array.from({ length: 10 }, (_, i) => store.append(`crash-${i}`, newEvents(1), 'no_stream'));
+      // A message it cannot handle throws inside the worker: an uncaught error ends the thread.
+      workerThreadOf(store)!.postMessage({ type: 'requests', requests: null });
+
+      const outcomes = await Promise.allSettled(inFlight);
+      for (const outcome of outcomes) {
+        expect(outcome.status).toBe('rejected');
+        expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(EventStoreUnavailableError);
+      }
+      await expect(store.append('after', newEvents(1), 'no_stream')).rejects.toBeInstanceOf(EventStoreUnavailableError);
+      await expect(store.readStream('before')).rejects.toBeInstanceOf(EventStoreUnavailableError);
+      await expect(store.headPosition()).rejects.toBeInstanceOf(EventStoreUnavailableError);
+      await expect(subscription.done).rejects.toBeInstanceOf(EventStoreUnavailableError);
+      await store.close(); // resolves: there is nothing left to flush
+    });
+
+    it('rejects pending appends as unavailable when the thread is terminated, in memory too', async () => {
+      const store = open(':memory:');
+      await store.append('before', newEvents(1), 'no_stream');
+      const pending = store.append('lost', newEvents(1), 'no_stream');
+      void workerThreadOf(store)!.terminate();
+      await expect(pending).rejects.toBeInstanceOf(EventStoreUnavailableError);
+      await expect(store.readAll()).rejects.toBeInstanceOf(EventStoreUnavailableError);
+    });
+
+    it('reconstructs conflicts with their stream, expected and actual revision', async () => {
+      const store = open(':memory:');
+      await store.append('s', newEvents(2), 'no_stream');
+      const conflict = await store.append('s', newEvents(1), 0).catch((e: unknown) => e);
+      expect(conflict).toBeInstanceOf(WrongExpectedRevisionError);
+      expect(conflict).toMatchObject({ stream: 's', expected: 0, actual: 1 });
+      expect((conflict as Error).message).toBe('stream s: expected revision 0, actual 1');
+    });
+
+    it('reads its own commits right away from the main thread connection', async () => {
+      const store = open();
+      for (let i = 0; i < 20; i++) {
+        const result = await store.append('mine', newEvents(1), i === 0 ? 'no_stream' : i - 1);
+        const [last] = await store.readStream('mine', { direction: 'backwards', maxCount: 1 });
+        expect(last?.position).toBe(result.position);
+        expect(await store.headPosition()).toBe(result.position);
+      }
     });
   });
 
