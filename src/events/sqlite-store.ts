@@ -98,7 +98,6 @@ const SCHEMA = `
   );
 `;
 
-
 /** The worker entry: next to this module in src/, and in dist/ because `npm run build` copies it there. */
 const WORKER_FILE = new URL('./sqlite-worker.mjs', import.meta.url);
 
@@ -181,7 +180,13 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
     schema: SCHEMA,
     logIdCandidate,
   };
-  const worker = new Worker(WORKER_FILE, { workerData });
+  let worker: Worker;
+  try {
+    worker = new Worker(WORKER_FILE, { workerData });
+  } catch (error) {
+    reader?.close();
+    throw new EventStoreUnavailableError(`cannot start the event store worker: ${describe(error)}`, { cause: error });
+  }
   // Like an open database file, an idle store must not keep the process alive; requests in flight do.
   worker.unref();
 
