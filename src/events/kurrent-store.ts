@@ -271,6 +271,11 @@ export function openKurrentEventStore(connectionString: string): KurrentEventSto
   return {
     client,
     append,
+    // Interim: atomic multi-stream appends need the client's multiStreamAppend (KurrentDB 25.1+),
+    // chosen at connect; until that lands this adapter refuses them rather than fake atomicity.
+    appendMulti: async () => {
+      throw new EventStoreUnavailableError('multi-stream append is not available on this KurrentDB adapter yet');
+    },
     readStream,
     readAll,
     headPosition,

@@ -26,12 +26,14 @@ import {
   type EventStore,
   type EventMetadata,
   type ExpectedRevision,
+  type MultiAppendResult,
   type NewEvent,
   type Position,
   type ReadAllOptions,
   type ReadStreamOptions,
   type Revision,
   type StoredEvent,
+  type StreamAppend,
   type SubscribeOptions,
   type Subscription,
 } from './store.js';
@@ -112,16 +114,21 @@ interface WorkerData {
   logIdCandidate: string;
 }
 
-/** Events of one append, serialized here: a caller mutating its objects later changes nothing. */
-interface AppendRequest {
-  op: 'append';
-  id: number;
+/** One stream's events, serialized here: a caller mutating its objects later changes nothing. */
+interface AppendPart {
   stream: string;
   expected: ExpectedRevision;
   ids: string[];
   types: string[];
   data: string[];
   metadata: string[];
+}
+
+/** One append: a single stream, or several written as one (appendMulti). */
+interface AppendRequest {
+  op: 'append';
+  id: number;
+  parts: AppendPart[];
 }
 
 type WorkerRequest =
@@ -134,7 +141,7 @@ type WorkerFailure =
   | { kind: 'conflict'; stream: string; expected: ExpectedRevision; actual: Revision | 'no_stream' }
   | { kind: 'unavailable'; message: string; code?: string };
 
-/** `ok` is an AppendResult (append), the JSON text of a StoredEvent[] (reads) or a Position (head). */
+/** `ok` is a MultiAppendResult (append), the JSON text of a StoredEvent[] (reads) or a Position (head). */
 type WorkerResult = { id: number; ok: unknown; error?: undefined } | { id: number; error: WorkerFailure };
 
 type FromWorker =
@@ -311,27 +318,45 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
     for (const wake of waiters) wake();
   }
 
-  function append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+  function appendParts(appends: readonly StreamAppend[]): Promise<MultiAppendResult> {
     if (closing) return Promise.reject(new EventStoreUnavailableError('event store is closed'));
     let message: AppendRequest;
     try {
-      validateAppend(stream, events, expected);
+      if (!Array.isArray(appends as unknown) || appends.length === 0) throw new RangeError('appendMulti needs at least one stream');
+      const streams = new Set<string>();
+      const ids = new Set<string>();
+      for (const { stream, events, expected } of appends) {
+        validateAppend(stream, events, expected);
+        if (streams.has(stream)) throw new TypeError(`stream ${stream} appears twice in one append`);
+        streams.add(stream);
+        for (const event of events) {
+          const id = event.id.toLowerCase();
+          if (ids.has(id)) throw new TypeError(`event id ${event.id} appears twice in one append`);
+          ids.add(id);
+        }
+      }
       // Serialize now: a caller mutating its objects after append() must not change what is written,
       // and data that cannot be serialized fails this append alone.
       message = {
         op: 'append',
         id: 0,
-        stream,
-        expected,
-        ids: events.map((e) => e.id.toLowerCase()),
-        types: events.map((e) => e.type),
-        data: events.map((e) => JSON.stringify(e.data)),
-        metadata: events.map((e) => JSON.stringify(e.metadata)),
+        parts: appends.map(({ stream, events, expected }) => ({
+          stream,
+          expected,
+          ids: events.map((e) => e.id.toLowerCase()),
+          types: events.map((e) => e.type),
+          data: events.map((e) => JSON.stringify(e.data)),
+          metadata: events.map((e) => JSON.stringify(e.metadata)),
+        })),
       };
     } catch (error) {
       return Promise.reject(error);
     }
-    return request(message) as Promise<AppendResult>;
+    return request(message) as Promise<MultiAppendResult>;
+  }
+
+  function append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    return appendParts([{ stream, events, expected }]).then((result) => result.streams[0]!);
   }
 
   function readEvents(message: WorkerRequest): Promise<StoredEvent[]> {
@@ -464,6 +489,7 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
     path,
     durability,
     append,
+    appendMulti: appendParts,
     readStream,
     readAll,
     headPosition: () => whenOpen(() => (reader !== null ? Promise.resolve(reader.headPosition()) : (request({ op: 'head', id: 0 }) as Promise<Position>))),

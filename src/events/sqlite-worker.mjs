@@ -87,47 +87,87 @@ function rememberHead(stream, head) {
 
 // Nested inside the group transaction this runs as a SAVEPOINT: if an insert fails, only this append's
 // rows are rolled back, and because positions are INTEGER PRIMARY KEY (max + 1) the positions it would
-// have taken are reused by the next append: no gaps.
-const insertRun = db.transaction((append, firstRevision) => {
-  let position = 0;
-  for (let i = 0; i < append.ids.length; i++) {
-    const info = statements.insert.run(append.stream, firstRevision + i, append.ids[i], append.types[i], append.data[i], append.metadata[i]);
-    position = Number(info.lastInsertRowid);
+// have taken are reused by the next append: no gaps. A multi-stream append is one savepoint too, so its
+// parts are written all together, in one contiguous run of positions, or not at all.
+const insertParts = db.transaction((parts, firstRevisions) => {
+  const positions = new Array(parts.length);
+  for (let p = 0; p < parts.length; p++) {
+    const part = parts[p];
+    let position = 0;
+    for (let i = 0; i < part.ids.length; i++) {
+      const info = statements.insert.run(part.stream, firstRevisions[p] + i, part.ids[i], part.types[i], part.data[i], part.metadata[i]);
+      position = Number(info.lastInsertRowid);
+    }
+    positions[p] = position;
   }
-  return position;
+  return positions;
 });
 
-/** The result of one append within the group: `{ id, ok }` or `{ id, error }`; `written` counts events. */
-function appendOne(append, groupHeads) {
-  const { id, stream, expected, ids } = append;
-  const current = groupHeads.get(stream) ?? committedHead(stream);
-  const conflict = () => ({
-    result: { id, error: { kind: 'conflict', stream, expected, actual: current === NO_EVENTS ? 'no_stream' : current } },
-    written: 0,
-  });
+/** Where a part was written before (a retry), or undefined; null when it overlaps another write. */
+function earlierWrite(part) {
+  const writtenAt = statements.revisionOfId.get(part.stream, part.ids[0]);
+  if (writtenAt === undefined) return undefined;
+  const run = statements.runFrom.all(part.stream, writtenAt, part.ids.length);
+  const sameRun = run.length === part.ids.length && run.every(([runId], i) => runId === part.ids[i]);
+  if (!sameRun || !expectationMet(part.expected, writtenAt - 1)) return null;
+  return { nextRevision: writtenAt + part.ids.length - 1, position: run[run.length - 1][1] };
+}
 
-  // A retry of an append that was already written: same ids, same order, same place. Answer with the
-  // original result and write nothing (EventStoreDB's idempotent write).
-  const writtenAt = statements.revisionOfId.get(stream, ids[0]);
-  if (writtenAt !== undefined) {
-    const run = statements.runFrom.all(stream, writtenAt, ids.length);
-    const sameRun = run.length === ids.length && run.every(([runId], i) => runId === ids[i]);
-    if (!sameRun || !expectationMet(expected, writtenAt - 1)) return conflict();
-    return { result: { id, ok: { nextRevision: writtenAt + ids.length - 1, position: run[run.length - 1][1] } }, written: 0 };
+/**
+ * The result of one append (one or more streams) within the group: `{ id, ok }` or `{ id, error }`;
+ * `written` counts events. `ok` is `{ streams: [{ nextRevision, position }], position }`.
+ */
+function appendOne(append, groupHeads) {
+  const { id, parts } = append;
+  const headOf = (stream) => groupHeads.get(stream) ?? committedHead(stream);
+  const conflict = (part) => {
+    const actual = headOf(part.stream);
+    return {
+      result: { id, error: { kind: 'conflict', stream: part.stream, expected: part.expected, actual: actual === NO_EVENTS ? 'no_stream' : actual } },
+      written: 0,
+    };
+  };
+
+  // A retry of an append that was already written: same ids, same order, same place, in every part.
+  // Answer with the original result and write nothing (EventStoreDB's idempotent write).
+  const first = earlierWrite(parts[0]);
+  if (first !== undefined) {
+    if (first === null) return conflict(parts[0]);
+    const streams = [first];
+    for (let p = 1; p < parts.length; p++) {
+      const earlier = earlierWrite(parts[p]);
+      if (earlier === undefined || earlier === null) return conflict(parts[p]);
+      streams.push(earlier);
+    }
+    return { result: { id, ok: { streams, position: Math.max(...streams.map((s) => s.position)) } }, written: 0 };
   }
 
-  if (!expectationMet(expected, current)) return conflict();
-  let position;
+  const firstRevisions = new Array(parts.length);
+  for (let p = 0; p < parts.length; p++) {
+    const current = headOf(parts[p].stream);
+    if (!expectationMet(parts[p].expected, current)) return conflict(parts[p]);
+    firstRevisions[p] = current + 1;
+  }
+  let positions;
   try {
-    position = insertRun(append, current + 1);
+    positions = insertParts(parts, firstRevisions);
   } catch (error) {
-    // A later id of this append already exists in the stream (a partial overlap with an earlier
+    // A later id of this append already exists in its stream (a partial overlap with an earlier
     // append): a conflict for this caller, not a failure of the group.
-    if (error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE') return conflict();
+    if (error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE') {
+      const overlapping = parts.find((part) => part.ids.some((eventId) => statements.revisionOfId.get(part.stream, eventId) !== undefined));
+      return conflict(overlapping ?? parts[0]);
+    }
     throw error;
   }
-  groupHeads.set(stream, current + ids.length);
-  return { result: { id, ok: { nextRevision: current + ids.length, position } }, written: ids.length };
+  let written = 0;
+  const streams = parts.map((part, p) => {
+    const nextRevision = firstRevisions[p] + part.ids.length - 1;
+    groupHeads.set(part.stream, nextRevision);
+    written += part.ids.length;
+    return { nextRevision, position: positions[p] };
+  });
+  return { result: { id, ok: { streams, position: positions[positions.length - 1] } }, written };
 }
 
 const writeGroup = db.transaction((group, groupHeads) => {

@@ -54,6 +54,20 @@ export interface AppendResult {
   position: Position;
 }
 
+/** One stream's part of an atomic multi-stream append. */
+export interface StreamAppend {
+  stream: string;
+  events: NewEvent[];
+  expected: ExpectedRevision;
+}
+
+export interface MultiAppendResult {
+  /** One result per StreamAppend, in the order given. */
+  streams: AppendResult[];
+  /** Position of the last event appended: the end of the append's position range. */
+  position: Position;
+}
+
 export interface ReadStreamOptions {
   /** First revision to return (inclusive). Default: 0 forwards, the last event backwards. */
   fromRevision?: Revision;
@@ -93,6 +107,13 @@ export type BatchHandler = (events: StoredEvent[]) => Promise<void> | void;
 export interface EventStore {
   /** Append atomically with optimistic concurrency. Durable before it resolves. */
   append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult>;
+  /**
+   * Append to several streams as one commit: every expected revision holds and everything is written,
+   * or nothing is (the conflict names the first stream whose expectation failed). The events take one
+   * contiguous range of the global order, in the order given, so a subscriber sees them together. A
+   * stream may appear once. A retry of the same appends (same ids) answers with the original result.
+   */
+  appendMulti(appends: readonly StreamAppend[]): Promise<MultiAppendResult>;
   /** Events of one stream. A stream that does not exist reads as []. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]>;
   /** Events of every stream in global order, one page at a time. System events are never returned. */

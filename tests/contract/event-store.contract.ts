@@ -46,7 +46,7 @@ export function eventStoreContract(name: string, open: () => Promise<EventStore>
     }
 
     async function expectConflict(
-      attempt: Promise<AppendResult>,
+      attempt: Promise<unknown>,
       expected: { stream: string; expected: ExpectedRevision; actual: number | 'no_stream' },
     ): Promise<void> {
       const error = await attempt.then(
@@ -228,6 +228,121 @@ export function eventStoreContract(name: string, open: () => Promise<EventStore>
         await expectConflict(store.append(stream, overlapping, 0), { stream, expected: 0, actual: 1 });
         await expectConflict(store.append(stream, first, 5), { stream, expected: 5, actual: 1 });
         expect((await store.readStream(stream)).map((e) => e.id)).toEqual(first.map((e) => e.id));
+      });
+    });
+
+    describe('multi-stream append', () => {
+      it('writes several streams as one contiguous run of positions, in the order given', async () => {
+        const session = streamName('multi-session');
+        const plan = streamName('multi-plan');
+        const before = await store.headPosition();
+        const first = await store.append(session, newEvents(1), 'no_stream');
+        const sessionEvents = newEvents(2);
+        const planEvents = newEvents(3);
+        const result = await store.appendMulti([
+          { stream: session, events: sessionEvents, expected: first.nextRevision },
+          { stream: plan, events: planEvents, expected: 'no_stream' },
+        ]);
+        expect(result.streams.map((s) => s.nextRevision)).toEqual([2, 2]);
+        expect(result.position).toBe(result.streams[1]!.position);
+
+        const all = await readOurs(before);
+        const multi = all.slice(1);
+        expect(multi.map((e) => e.id)).toEqual([...sessionEvents, ...planEvents].map((e) => e.id));
+        expect(multi.map((e) => e.stream)).toEqual([session, session, plan, plan, plan]);
+        expect(multi.map((e) => e.revision)).toEqual([1, 2, 0, 1, 2]);
+        expect(isStrictlyIncreasing(multi.map((e) => e.position))).toBe(true);
+        expect(multi[1]!.position).toBe(result.streams[0]!.position);
+        expect(multi[4]!.position).toBe(result.position);
+        // Nothing else lands inside the run: readAll from just before it returns it whole, in order.
+        const run = await store.readAll({ after: multi[0]!.position - 1, maxCount: 5 });
+        expect(run.map((e) => e.id)).toEqual(multi.map((e) => e.id));
+      });
+
+      it('writes nothing when any stream\'s expectation fails, and names that stream', async () => {
+        const a = streamName('multi-a');
+        const b = streamName('multi-b');
+        await store.append(b, newEvents(2), 'no_stream');
+        const before = await store.headPosition();
+        await expectConflict(
+          store.appendMulti([
+            { stream: a, events: newEvents(1), expected: 'no_stream' },
+            { stream: b, events: newEvents(1), expected: 0 },
+          ]),
+          { stream: b, expected: 0, actual: 1 },
+        );
+        expect(await store.readStream(a)).toEqual([]);
+        expect(await store.readStream(b)).toHaveLength(2);
+        expect(await readOurs(before)).toEqual([]);
+      });
+
+      it('answers a retried multi-stream append with the original result and writes nothing twice', async () => {
+        const a = streamName('multi-retry-a');
+        const b = streamName('multi-retry-b');
+        const appends = [
+          { stream: a, events: newEvents(2), expected: 'no_stream' as const },
+          { stream: b, events: newEvents(1), expected: 'no_stream' as const },
+        ];
+        const original = await store.appendMulti(appends);
+        expect(await store.appendMulti(appends)).toEqual(original);
+        const [x, y] = await Promise.all([store.appendMulti(appends), store.appendMulti(appends)]);
+        expect(x).toEqual(original);
+        expect(y).toEqual(original);
+        expect(await store.readStream(a)).toHaveLength(2);
+        expect(await store.readStream(b)).toHaveLength(1);
+      });
+
+      it('lets exactly one of several racing multi-stream appends to a shared stream win', async () => {
+        const shared = streamName('multi-shared');
+        await store.append(shared, newEvents(1), 'no_stream');
+        const attempts = range(0, 5).map((i) =>
+          store.appendMulti([
+            { stream: shared, events: newEvents(1), expected: 0 },
+            { stream: streamName(`multi-own-${i}`), events: newEvents(1), expected: 'no_stream' },
+          ]),
+        );
+        const outcomes = await Promise.allSettled(attempts);
+        const won = outcomes.filter((o) => o.status === 'fulfilled');
+        expect(won).toHaveLength(1);
+        for (const outcome of outcomes) {
+          if (outcome.status === 'rejected') expect(outcome.reason).toBeInstanceOf(WrongExpectedRevisionError);
+        }
+        expect(await store.readStream(shared)).toHaveLength(2);
+        const owns = await Promise.all(range(0, 5).map((i) => store.readStream(streamName(`multi-own-${i}`))));
+        expect(owns.filter((events) => events.length > 0)).toHaveLength(1);
+      });
+
+      it('refuses a stream named twice, or an empty list, writing nothing', async () => {
+        const a = streamName('multi-twice');
+        await expect(
+          store.appendMulti([
+            { stream: a, events: newEvents(1), expected: 'any' },
+            { stream: a, events: newEvents(1), expected: 'any' },
+          ]),
+        ).rejects.toThrow();
+        await expect(store.appendMulti([])).rejects.toThrow();
+        expect(await store.readStream(a)).toEqual([]);
+      });
+
+      it('is delivered to a subscriber as one contiguous run', async () => {
+        const head = await store.headPosition();
+        const delivered: StoredEvent[] = [];
+        const subscription = store.subscribeToAll({ after: head }, (batch) => {
+          delivered.push(...ours(batch));
+        });
+        const result = await store.appendMulti([
+          { stream: streamName('multi-live-a'), events: newEvents(2), expected: 'no_stream' },
+          { stream: streamName('multi-live-b'), events: newEvents(2), expected: 'no_stream' },
+        ]);
+        await waitFor(() => delivered.length >= 4, 10_000);
+        await subscription.close();
+        expect(delivered.map((e) => e.stream)).toEqual([
+          streamName('multi-live-a'),
+          streamName('multi-live-a'),
+          streamName('multi-live-b'),
+          streamName('multi-live-b'),
+        ]);
+        expect(delivered.at(-1)!.position).toBe(result.position);
       });
     });
 
