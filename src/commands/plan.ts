@@ -2,6 +2,7 @@
 // terminal states. Pure: decide(command, state) → events, evolve(state, event) → state. Time arrives in
 // the command (`now`), retry policy too, so the same history and command always decide the same.
 import type { AgentType, PlanEvent, Subtask } from '../events/catalog.js';
+import type { Decider } from './decider.js';
 import { conflict, DomainError, invalid, notFound } from './errors.js';
 import { illegalTransition, type FsmState } from './fsm.js';
 import { normalizeSubtasks, type SubtaskInput } from './dag.js';
@@ -575,4 +576,4 @@ export const planDecider = {
   initialState: initialPlanState,
   decide: decidePlan,
   evolve: evolvePlan,
-} as const;
+} as const satisfies Decider<PlanState, PlanCommand, PlanEvent>;

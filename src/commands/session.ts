@@ -2,6 +2,7 @@
 // an atomic task or a plan, and ends. Its `fsm_state` (DESIGN §4) depends on the current plan too, so
 // the decider's state is the session folded from its stream plus the current plan's state.
 import type { AgentType, SessionEvent, SessionMode } from '../events/catalog.js';
+import type { Decider } from './decider.js';
 import { conflict, notFound } from './errors.js';
 import { illegalTransition, type FsmState } from './fsm.js';
 import { isTerminal, planFsmState, type PlanState } from './plan.js';
@@ -236,4 +237,4 @@ export const sessionDecider = {
   initialState: initialSessionState,
   decide: decideSession,
   evolve: evolveSession,
-} as const;
+} as const satisfies Decider<SessionState, SessionCommand, SessionEvent, SessionView>;

@@ -2,12 +2,7 @@
 import { expect } from 'vitest';
 import { validateEvent, type DomainEvent } from '../../src/events/catalog.js';
 import { DomainError } from '../../src/commands/errors.js';
-
-export interface Decider<S, C, E> {
-  initialState(): S;
-  evolve(state: S, event: E): S;
-  decide(command: C, state: S): E[];
-}
+import type { Decider } from '../../src/commands/decider.js';
 
 export function given<S, C, E extends DomainEvent>(decider: Decider<S, C, E>, history: E[], base?: (s: S) => S) {
   const fold = (events: E[]) => events.reduce((s, e) => decider.evolve(s, e), base ? base(decider.initialState()) : decider.initialState());
