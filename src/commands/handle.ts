@@ -1,4 +1,4 @@
-// Command handling: load → decide → append, for one stream at a time.
+// Command handling: load → decide → append, for one stream or for several in one commit.
 //  - Idempotent: events carry the command id; a command already in the stream returns its original
 //    result, and event ids derive from the command id, so even a retried append writes nothing twice.
 //  - Optimistic: the append names the revision the decision was made on; a conflict reloads and
@@ -15,6 +15,7 @@ import {
   type NewEvent,
   type Position,
   type Revision,
+  type StreamAppend,
 } from '../events/store.js';
 import { conflict, DomainError, staleRevision } from './errors.js';
 
@@ -53,6 +54,26 @@ export interface Executed<S> extends Loaded<S> {
   events: DomainEvent[];
   /** True when this command id had already been applied to the stream. */
   duplicate: boolean;
+}
+
+/** Loads another stream for a multi-stream decision; events decided for it expect the revision loaded. */
+export type StreamLoader = <S, E extends DomainEvent>(stream: string, evolver: Evolver<S, E>) => Promise<S>;
+
+/** Events a multi-stream decision writes to one stream. */
+export interface StreamWrite {
+  stream: string;
+  events: DomainEvent[];
+}
+
+export interface ExecutedAcross {
+  /** Highest log position the command reached (its own commit, or the original one for a duplicate). */
+  position: Position;
+  /** True when this command id had already been applied (to the primary stream). */
+  duplicate: boolean;
+  /** Per stream written now: its state after the commit and the event types appended. */
+  written: Map<string, { state: unknown; revision: Revision; appended: string[] }>;
+  /** The events the command wrote to the primary stream: now, or the first time for a duplicate. */
+  primaryEvents: DomainEvent[];
 }
 
 interface CacheEntry<S> extends Loaded<S> {
@@ -101,6 +122,102 @@ export function createCommandHandler(store: EventStore, options: CommandHandlerO
     return entry;
   }
 
+  /** The events a command id wrote to a stream the first time; refuses a reused key with another request. */
+  async function originalEvents(
+    stream: string,
+    done: { first: Revision; revision: Revision },
+    meta: CommandMeta,
+  ): Promise<DomainEvent[]> {
+    const original = await store.readStream(stream, { fromRevision: done.first, maxCount: done.revision - done.first + 1 });
+    const recorded = original[0]?.metadata.request_fingerprint;
+    if (meta.request_fingerprint !== undefined && recorded !== undefined && recorded !== meta.request_fingerprint) {
+      throw new DomainError(
+        'idempotency_key_reused',
+        422,
+        'this Idempotency-Key was already used for a different request; use a new key for a new request',
+        { stream },
+      );
+    }
+    return original.map(toDomainEvent).filter((e): e is DomainEvent => e !== undefined);
+  }
+
+  /**
+   * Where the commit that wrote `position` for this command ends: a multi-stream commit's events are
+   * contiguous in the log and all carry the command id, so the run after it tells.
+   */
+  async function commitEnd(position: Position, commandId: string): Promise<Position> {
+    let end = position;
+    for (;;) {
+      const next = await store.readAll({ after: end, maxCount: 50 });
+      const run = next.findIndex((event) => event.metadata.command_id !== commandId);
+      const within = run === -1 ? next : next.slice(0, run);
+      if (within.length === 0) return end;
+      end = within[within.length - 1]!.position;
+      if (run !== -1 || next.length < 50) return end;
+    }
+  }
+
+  async function attemptAcross<S, E extends DomainEvent>(
+    primary: { stream: string; evolver: Evolver<S, E> },
+    meta: CommandMeta,
+    decide: (state: S, load: StreamLoader) => StreamWrite[] | Promise<StreamWrite[]>,
+  ): Promise<ExecutedAcross> {
+    const entry = await loadEntry(primary.stream, primary.evolver);
+    const done = entry.commands.get(meta.command_id);
+    if (done) {
+      const primaryEvents = await originalEvents(primary.stream, done, meta);
+      return { position: await commitEnd(done.position, meta.command_id), duplicate: true, written: new Map(), primaryEvents };
+    }
+    if (meta.expected_revision !== undefined && meta.expected_revision !== entry.revision) {
+      throw staleRevision(primary.stream, meta.expected_revision, entry.revision);
+    }
+    const loaded = new Map<string, { entry: CacheEntry<unknown>; evolver: Evolver<unknown, DomainEvent> }>();
+    loaded.set(primary.stream, { entry: entry as CacheEntry<unknown>, evolver: primary.evolver as unknown as Evolver<unknown, DomainEvent> });
+    const load: StreamLoader = async <S2, E2 extends DomainEvent>(stream: string, evolver: Evolver<S2, E2>) => {
+      let known = loaded.get(stream);
+      if (known === undefined) {
+        known = { entry: (await loadEntry(stream, evolver)) as CacheEntry<unknown>, evolver: evolver as unknown as Evolver<unknown, DomainEvent> };
+        loaded.set(stream, known);
+      }
+      return known.entry.state as S2;
+    };
+
+    const writes = (await decide(entry.state, load)).filter((w) => w.events.length > 0);
+    const at = clock().toISOString();
+    const appends: StreamAppend[] = writes.map(({ stream, events }) => {
+      const known = loaded.get(stream);
+      if (known === undefined) throw new Error(`a decision wrote to ${stream} without loading it first`);
+      const validated = events.map(validateEvent);
+      return {
+        stream,
+        events: toNewEvents(validated, stream, known.entry.revision + 1, meta, at),
+        expected: known.entry.revision < 0 ? 'no_stream' : known.entry.revision,
+      };
+    });
+    if (appends.length === 0) {
+      return { position: entry.position, duplicate: false, written: new Map(), primaryEvents: [] };
+    }
+    const result = await store.appendMulti(appends);
+    const written = new Map<string, { state: unknown; revision: Revision; appended: string[] }>();
+    writes.forEach(({ stream, events }, index) => {
+      const known = loaded.get(stream)!;
+      const outcome = result.streams[index]!;
+      let state = known.entry.state;
+      for (const event of events) state = known.evolver.evolve(state, event);
+      // Mutating the cached map is safe for the primary stream (serialized below); another stream's
+      // entry is replaced wholesale, so a concurrent reader sees the old entry or the new one.
+      const commands = (stream === primary.stream ? known.entry.commands : new Map(known.entry.commands)).set(meta.command_id, {
+        first: known.entry.revision + 1,
+        revision: outcome.nextRevision,
+        position: outcome.position,
+      });
+      remember(stream, { state, revision: outcome.nextRevision, position: outcome.position, commands });
+      written.set(stream, { state, revision: outcome.nextRevision, appended: events.map((e) => e.type) });
+    });
+    const primaryEvents = writes.find((w) => w.stream === primary.stream)?.events ?? [];
+    return { position: result.position, duplicate: false, written, primaryEvents };
+  }
+
   /** Run `task` after every earlier task on the same stream (in this process) has finished. */
   function serialized<T>(stream: string, task: () => Promise<T>): Promise<T> {
     const previous = queues.get(stream) ?? Promise.resolve();
@@ -122,17 +239,7 @@ export function createCommandHandler(store: EventStore, options: CommandHandlerO
     const entry = await loadEntry(stream, evolver);
     const done = entry.commands.get(meta.command_id);
     if (done) {
-      const original = await store.readStream(stream, { fromRevision: done.first, maxCount: done.revision - done.first + 1 });
-      const recorded = original[0]?.metadata.request_fingerprint;
-      if (meta.request_fingerprint !== undefined && recorded !== undefined && recorded !== meta.request_fingerprint) {
-        throw new DomainError(
-          'idempotency_key_reused',
-          422,
-          'this Idempotency-Key was already used for a different request; use a new key for a new request',
-          { stream },
-        );
-      }
-      const events = original.map(toDomainEvent).filter((e): e is DomainEvent => e !== undefined);
+      const events = await originalEvents(stream, done, meta);
       return { stream, state: entry.state, revision: done.revision, position: done.position, appended: [], events, duplicate: true };
     }
     if (meta.expected_revision !== undefined && meta.expected_revision !== entry.revision) {
@@ -150,21 +257,8 @@ export function createCommandHandler(store: EventStore, options: CommandHandlerO
         duplicate: false,
       };
     }
-    const at = clock().toISOString();
     const firstRevision = entry.revision + 1;
-    const batch: NewEvent[] = events.map((event, index) => ({
-      id: eventIdFor(meta.command_id, stream, firstRevision + index),
-      type: event.type,
-      data: event.data as Record<string, unknown>,
-      metadata: {
-        command_id: meta.command_id,
-        correlation_id: meta.correlation_id ?? meta.command_id,
-        causation_id: meta.causation_id ?? meta.command_id,
-        at,
-        schema_version: SCHEMA_VERSIONS[event.type],
-        ...(meta.request_fingerprint !== undefined ? { request_fingerprint: meta.request_fingerprint } : {}),
-      },
-    }));
+    const batch = toNewEvents(events, stream, firstRevision, meta, clock().toISOString());
     const result = await store.append(stream, batch, entry.revision < 0 ? 'no_stream' : entry.revision);
     let state = entry.state;
     for (const event of events) state = evolver.evolve(state, event);
@@ -229,10 +323,70 @@ export function createCommandHandler(store: EventStore, options: CommandHandlerO
       });
     },
 
+    /**
+     * One command that writes several streams in ONE commit (an atomic multi-stream append). `decide`
+     * gets the primary stream's state and a loader for any other stream; every stream it writes to must
+     * have been loaded, and is appended expecting the revision it was loaded at, so a concurrent change
+     * to any of them conflicts the whole commit, which is then decided again on fresh state. The
+     * primary stream carries the idempotency check and If-Match, and serializes these commands in this
+     * process.
+     */
+    executeAcross<S, E extends DomainEvent>(
+      primary: { stream: string; evolver: Evolver<S, E> },
+      meta: CommandMeta,
+      decide: (state: S, load: StreamLoader) => StreamWrite[] | Promise<StreamWrite[]>,
+    ): Promise<ExecutedAcross> {
+      return serialized(primary.stream, async () => {
+        for (let tries = 1; ; tries++) {
+          const involved = new Set<string>([primary.stream]);
+          try {
+            return await attemptAcross(primary, meta, async (state, load) => {
+              const tracked: StreamLoader = (stream, evolver) => {
+                involved.add(stream);
+                return load(stream, evolver);
+              };
+              return decide(state, tracked);
+            });
+          } catch (error) {
+            // Whatever failed, the cached states may be behind the log now.
+            for (const stream of involved) cache.delete(stream);
+            if (!(error instanceof WrongExpectedRevisionError)) throw error;
+            if (meta.expected_revision !== undefined && error.stream === primary.stream) {
+              const fresh = await loadEntry(primary.stream, primary.evolver);
+              if (fresh.commands.has(meta.command_id)) continue;
+              throw staleRevision(primary.stream, meta.expected_revision, fresh.revision);
+            }
+            if (tries >= maxAttempts) {
+              throw conflict('concurrency_conflict', `${error.stream} kept changing under this command; try again`, {
+                stream: error.stream,
+                attempts: tries,
+              });
+            }
+          }
+        }
+      });
+    },
+
     /** Forget cached state (tests, and after an import rewrote the log). */
     forget(stream?: string): void {
       if (stream === undefined) cache.clear();
       else cache.delete(stream);
     },
   };
+}
+
+function toNewEvents(events: readonly DomainEvent[], stream: string, firstRevision: Revision, meta: CommandMeta, at: string): NewEvent[] {
+  return events.map((event, index) => ({
+    id: eventIdFor(meta.command_id, stream, firstRevision + index),
+    type: event.type,
+    data: event.data as Record<string, unknown>,
+    metadata: {
+      command_id: meta.command_id,
+      correlation_id: meta.correlation_id ?? meta.command_id,
+      causation_id: meta.causation_id ?? meta.command_id,
+      at,
+      schema_version: SCHEMA_VERSIONS[event.type],
+      ...(meta.request_fingerprint !== undefined ? { request_fingerprint: meta.request_fingerprint } : {}),
+    },
+  }));
 }

@@ -1,14 +1,16 @@
-// The use cases: what the HTTP API, the CLI and (later) the executor ask for. Each writes one stream
-// per step. Where a use case must touch a second stream, the first event records the intent
-// (`supersedes_plan_id`, `cancels_plan_id`, `plan_id`) and the follow-up runs right after with a
-// command id derived from the first, so a retry of the whole use case (same Idempotency-Key) finishes
-// a follow-up that a crash interrupted, and never applies one twice.
-import { streams, type AgentType, type PlanEvent, type SessionEvent, type SessionMode } from '../events/catalog.js';
+// The use cases: what the HTTP API, the CLI and the executor ask for. A use case that touches several
+// streams (a plan attached to its session, a message that supersedes the plan under review, a completed
+// session that cancels its plan) writes them in ONE commit, so no reader or crash ever sees one without
+// the other, and two edges racing on one session cannot interleave. The session's event still records
+// the intent (`supersedes_plan_id`, `cancels_plan_id`, `plan_id`) for the history; logs written before
+// multi-stream commits may hold an intent whose follow-up a crash interrupted: a retry with the same
+// Idempotency-Key finishes it, once.
+import { streams, type AgentType, type DomainEvent, type PlanEvent, type SessionEvent, type SessionMode } from '../events/catalog.js';
 import { uuidv5 } from '../events/ids.js';
 import type { Position } from '../events/store.js';
 import type { SubtaskInput } from './dag.js';
 import { notFound } from './errors.js';
-import type { CommandHandler, CommandMeta, Executed } from './handle.js';
+import type { CommandHandler, CommandMeta, Executed, ExecutedAcross, StreamLoader, StreamWrite } from './handle.js';
 import { planDecider, type Decision, type PlanCommand, type PlanState } from './plan.js';
 import { sessionDecider, sessionFsmState, type SessionCommand, type SessionState, type SessionView } from './session.js';
 import type { FsmState } from './fsm.js';
@@ -74,17 +76,68 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
     return onPlan(planId, followUp(meta, `supersede:${planId}`), { type: 'SupersedePlan', reason, superseded_by: by });
   }
 
-  async function cancelOpenPlan(planId: string | undefined, reason: string, meta: CommandMeta): Promise<Position> {
-    if (!planId) return 0;
-    const plan = await loadPlan(planId);
-    if (!plan.state.exists) return 0;
-    return (await onPlan(planId, followUp(meta, `cancel:${planId}`), { type: 'CancelPlan', reason })).position;
+  /** Completing or expiring a session cancels its open plan in the same commit. */
+  async function endSession(sessionId: string, command: SessionCommand, type: 'SessionCompleted' | 'SessionExpired', reason: string, meta: CommandMeta) {
+    const done = await sessionAcross(sessionId, meta, command, async (events, load) => {
+      const planId = intentIn(events, type, 'cancels_plan_id');
+      return planId ? [await planWrite(planId, { type: 'CancelPlan', reason }, load)] : [];
+    });
+    const finished = await finishLegacyIntent(done, type, 'cancels_plan_id', (planId) =>
+      onPlan(planId, followUp(meta, `cancel:${planId}`), { type: 'CancelPlan', reason }),
+    );
+    return { session_id: sessionId, ...outcome(done, finished) };
   }
 
-  const outcome = (...steps: Array<Executed<unknown> | Position>): CommandOutcome => ({
+  const outcome = (...steps: Array<Executed<unknown> | ExecutedAcross | Position>): CommandOutcome => ({
     position: Math.max(0, ...steps.map((s) => (typeof s === 'number' ? s : s.position))),
-    changed: steps.some((s) => typeof s !== 'number' && s.appended.length > 0),
+    changed: steps.some((s) => typeof s !== 'number' && ('written' in s ? s.written.size > 0 : s.appended.length > 0)),
   });
+
+  /** The session's decision with its current plan, loaded so that a write to that plan is checked too. */
+  async function sessionViewFrom(session: SessionState, sessionId: string, load: StreamLoader): Promise<SessionView> {
+    const state = { ...session, session_id: sessionId };
+    if (!state.current_plan_id) return { session: state };
+    const plan = await load<PlanState, PlanEvent>(streams.plan(state.current_plan_id), planDecider);
+    return { session: state, plan: { ...plan, plan_id: plan.plan_id || state.current_plan_id } };
+  }
+
+  /** A plan's events for a command, on its state loaded through `load` (so its revision is checked). */
+  async function planWrite(planId: string, command: PlanCommand, load: StreamLoader): Promise<StreamWrite> {
+    const stream = streams.plan(planId);
+    const plan = await load<PlanState, PlanEvent>(stream, planDecider);
+    return { stream, events: planDecider.decide(command, { ...plan, plan_id: plan.plan_id || planId }) };
+  }
+
+  /** A session command that also writes what its event records: superseding or cancelling a plan. */
+  function sessionAcross(
+    sessionId: string,
+    meta: CommandMeta,
+    command: SessionCommand,
+    followUps: (events: SessionEvent[], load: StreamLoader) => Promise<StreamWrite[]>,
+  ): Promise<ExecutedAcross> {
+    const stream = streams.session(sessionId);
+    return handler.executeAcross<SessionState, SessionEvent>({ stream, evolver: sessionDecider }, meta, async (state, load) => {
+      const events = sessionDecider.decide(command, await sessionViewFrom(state, sessionId, load));
+      return [{ stream, events }, ...(await followUps(events, load))];
+    });
+  }
+
+  /**
+   * A retried command whose first run was written before multi-stream commits may have recorded an
+   * intent its crash never carried out: finish it, with the follow-up's own derived id (a no-op when
+   * it was done).
+   */
+  async function finishLegacyIntent(
+    done: ExecutedAcross,
+    type: SessionEvent['type'],
+    field: 'supersedes_plan_id' | 'cancels_plan_id',
+    run: (planId: string) => Promise<Executed<unknown>>,
+  ): Promise<Position> {
+    if (!done.duplicate) return 0;
+    const planId = intentIn(done.primaryEvents, type, field);
+    if (!planId || !(await loadPlan(planId)).state.exists) return 0;
+    return (await run(planId)).position;
+  }
 
   const api = {
     async startSession(
@@ -104,17 +157,22 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
 
     async sendUserMessage(sessionId: string, input: { content: string; agent_type?: AgentType | undefined }, meta: CommandMeta) {
       const messageId = derivedId(meta.command_id, 'message');
-      const done = await onSession(sessionId, meta, {
+      const command: SessionCommand = {
         type: 'ReceiveUserMessage',
         message_id: messageId,
         content: input.content,
         ...(input.agent_type !== undefined ? { agent_type: input.agent_type } : {}),
+      };
+      // Seed rule 3: a message during review supersedes the plan and closes its approval, in the same commit.
+      const done = await sessionAcross(sessionId, meta, command, async (events, load) => {
+        const planId = intentIn(events, 'UserMessageReceived', 'supersedes_plan_id');
+        return planId ? [await planWrite(planId, { type: 'SupersedePlan', reason: 'user_message', superseded_by: messageId }, load)] : [];
       });
-      // Seed rule 3: a message during review supersedes the plan and closes its approval.
-      const supersededPlanId = recordedIntent(done, 'UserMessageReceived', 'supersedes_plan_id');
-      const steps: Array<Executed<unknown>> = [done];
-      if (supersededPlanId) steps.push(await supersede(supersededPlanId, messageId, 'user_message', meta));
-      return { session_id: sessionId, message_id: messageId, superseded_plan_id: supersededPlanId, ...outcome(...steps) };
+      const finished = await finishLegacyIntent(done, 'UserMessageReceived', 'supersedes_plan_id', (planId) =>
+        supersede(planId, messageId, 'user_message', meta),
+      );
+      const supersededPlanId = intentIn(done.primaryEvents, 'UserMessageReceived', 'supersedes_plan_id');
+      return { session_id: sessionId, message_id: messageId, superseded_plan_id: supersededPlanId, ...outcome(done, finished) };
     },
 
     /**
@@ -150,34 +208,46 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
       };
       planDecider.decide(draft, planDecider.initialState());
 
-      const steps: Array<Executed<unknown>> = [];
-      // Without a session, the plan gets its own: started and attached in one append.
+      // Without a session, the plan gets its own: started and attached in the same commit.
       const newSession = input.session_id === undefined;
       const sessionId = input.session_id ?? derivedId(meta.command_id, 'session');
       const attach: SessionCommand = { type: 'AttachPlan', plan_id: planId, source };
-      const attached = await handler.execute<SessionState, SessionEvent>(streams.session(sessionId), sessionDecider, meta, async (state) => {
-        const view = await sessionView({ ...state, session_id: sessionId });
-        if (!newSession || state.exists) return sessionDecider.decide(attach, view);
-        const started = sessionDecider.decide(
-          { type: 'StartSession', session_id: sessionId, name: input.goal.slice(0, 200), mode: 'plan', agent_type: 'universal' },
-          view,
-        );
-        const session = started.reduce(sessionDecider.evolve, view.session);
-        return [...started, ...sessionDecider.decide(attach, { session })];
+      const sessionStream = streams.session(sessionId);
+      const done = await handler.executeAcross<SessionState, SessionEvent>({ stream: sessionStream, evolver: sessionDecider }, meta, async (state, load) => {
+        const view = await sessionViewFrom(state, sessionId, load);
+        let sessionEvents: SessionEvent[];
+        if (!newSession || state.exists) sessionEvents = sessionDecider.decide(attach, view);
+        else {
+          const started = sessionDecider.decide(
+            { type: 'StartSession', session_id: sessionId, name: input.goal.slice(0, 200), mode: 'plan', agent_type: 'universal' },
+            view,
+          );
+          const session = started.reduce(sessionDecider.evolve, view.session);
+          sessionEvents = [...started, ...sessionDecider.decide(attach, { session })];
+        }
+        const writes: StreamWrite[] = [{ stream: sessionStream, events: sessionEvents }];
+        writes.push(await planWrite(planId, { ...draft, session_id: sessionId }, load));
+        const supersededId = intentIn(sessionEvents, 'TaskClassified', 'supersedes_plan_id');
+        if (supersededId) writes.push(await planWrite(supersededId, { type: 'SupersedePlan', reason: 'new_plan', superseded_by: planId }, load));
+        return writes;
       });
-      steps.push(attached);
-      const drafted = await onPlan(planId, followUp(meta, 'draft'), { ...draft, session_id: sessionId });
-      steps.push(drafted);
-      const supersededPlanId = recordedIntent(attached, 'TaskClassified', 'supersedes_plan_id');
-      if (supersededPlanId) steps.push(await supersede(supersededPlanId, planId, 'new_plan', meta));
+      const finished = await finishLegacyIntent(done, 'TaskClassified', 'supersedes_plan_id', (supersededId) =>
+        supersede(supersededId, planId, 'new_plan', meta),
+      );
+      // A retry of a CreatePlan that was first run before multi-stream commits may find the draft missing.
+      const drafted =
+        done.duplicate && !(await loadPlan(planId)).state.exists
+          ? await onPlan(planId, followUp(meta, 'draft'), { ...draft, session_id: sessionId })
+          : undefined;
+      const plan = (done.written.get(streams.plan(planId))?.state as PlanState | undefined) ?? drafted?.state ?? (await loadPlan(planId)).state;
       return {
         plan_id: planId,
         session_id: sessionId,
-        approval_request_id: drafted.state.approvals.at(-1)?.approval_request_id ?? approvalRequestId,
-        revision: drafted.state.revision,
-        superseded_plan_id: supersededPlanId,
-        plan: drafted.state,
-        ...outcome(...steps),
+        approval_request_id: plan.approvals.at(-1)?.approval_request_id ?? approvalRequestId,
+        revision: plan.revision,
+        superseded_plan_id: intentIn(done.primaryEvents, 'TaskClassified', 'supersedes_plan_id'),
+        plan,
+        ...outcome(done, finished, ...(drafted ? [drafted] : [])),
       };
     },
 
@@ -270,18 +340,12 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
     },
 
     async completeSession(sessionId: string, input: { reason?: string | undefined }, meta: CommandMeta) {
-      const done = await onSession(sessionId, meta, {
-        type: 'CompleteSession',
-        ...(input.reason !== undefined ? { reason: input.reason } : {}),
-      });
-      const cancelled = await cancelOpenPlan(recordedIntent(done, 'SessionCompleted', 'cancels_plan_id'), 'session completed', meta);
-      return { session_id: sessionId, ...outcome(done, cancelled) };
+      const command: SessionCommand = { type: 'CompleteSession', ...(input.reason !== undefined ? { reason: input.reason } : {}) };
+      return endSession(sessionId, command, 'SessionCompleted', 'session completed', meta);
     },
 
     async expireSession(sessionId: string, meta: CommandMeta) {
-      const done = await onSession(sessionId, meta, { type: 'ExpireSession' });
-      const cancelled = await cancelOpenPlan(recordedIntent(done, 'SessionExpired', 'cancels_plan_id'), 'session expired', meta);
-      return { session_id: sessionId, ...outcome(done, cancelled) };
+      return endSession(sessionId, { type: 'ExpireSession' }, 'SessionExpired', 'session expired', meta);
     },
 
     /** The command side's view of a session: its state and derived FSM state. */
@@ -316,16 +380,9 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
   }
 }
 
-/**
- * A follow-up a command recorded in its event (`supersedes_plan_id`, `cancels_plan_id`): from the
- * events it wrote now, or the first time when this is a retry.
- */
-function recordedIntent(
-  done: Executed<SessionState>,
-  type: SessionEvent['type'],
-  field: 'supersedes_plan_id' | 'cancels_plan_id',
-): string | undefined {
-  const data = done.events.findLast((e) => e.type === type)?.data as Record<string, unknown> | undefined;
+/** A follow-up a session event records (`supersedes_plan_id`, `cancels_plan_id`), if any. */
+function intentIn(events: readonly DomainEvent[], type: SessionEvent['type'], field: 'supersedes_plan_id' | 'cancels_plan_id'): string | undefined {
+  const data = events.findLast((e) => e.type === type)?.data as Record<string, unknown> | undefined;
   const value = data?.[field];
   return typeof value === 'string' ? value : undefined;
 }

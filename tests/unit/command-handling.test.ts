@@ -1,5 +1,5 @@
-// Command handling against a real (in-memory SQLite) event store: idempotency, optimistic
-// concurrency, metadata, and the follow-ups that a use case records in its first event.
+// Command handling against a real SQLite event store: idempotency, optimistic concurrency, metadata,
+// use cases that write several streams in one commit, and intents recorded by older logs.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteEventStore } from '../../src/events/sqlite-store.js';
 import type { EventStore } from '../../src/events/store.js';
@@ -7,6 +7,9 @@ import { createCommandHandler } from '../../src/commands/handle.js';
 import { createCommands, DEFAULT_POLICY } from '../../src/commands/service.js';
 import { DomainError } from '../../src/commands/errors.js';
 import { streams } from '../../src/events/catalog.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 let store: EventStore;
 beforeEach(() => {
@@ -159,5 +162,63 @@ describe('command handling', () => {
     const done = await run({ type: 'CompleteSubtask', subtask_id: 'c', attempt: 1 });
     expect(done.plan.status).toBe('completed');
     expect((await commands.sessionState(plan.session_id)).fsm_state).toBe('completed');
+  });
+
+  it('a plan and its session are one commit: contiguous positions, one command id', async () => {
+    const commands = createCommands(createCommandHandler(store));
+    const first = await commands.createPlan({ goal: 'g', subtasks }, { command_id: 'p1' });
+    const before = await store.headPosition();
+    const second = await commands.createPlan({ session_id: first.session_id, goal: 'g2', subtasks }, { command_id: 'p2' });
+    const commit = await store.readAll({ after: before });
+    expect(commit.map((e) => `${e.stream}:${e.type}`)).toEqual([
+      `session-${first.session_id}:TaskClassified`,
+      `plan-${second.plan_id}:PlanDrafted`,
+      `plan-${second.plan_id}:PlanApprovalRequested`,
+      `plan-${first.plan_id}:PlanSuperseded`,
+    ]);
+    expect(new Set(commit.map((e) => e.metadata.command_id))).toEqual(new Set(['p2']));
+    expect(second.position).toBe(commit.at(-1)!.position);
+    expect((await store.readStream(streams.plan(first.plan_id))).at(-1)!.position).toBeLessThan(second.position + 1);
+  });
+
+  it('two edges racing plans for one session: no plan is superseded before it is drafted, one stays under review', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'planline-race-'));
+    const file = join(dir, 'race.db');
+    // Two stores on one file and two handlers: two edge processes with their own caches.
+    const storeA = openSqliteEventStore(file);
+    const storeB = openSqliteEventStore(file);
+    try {
+      const a = createCommands(createCommandHandler(storeA));
+      const b = createCommands(createCommandHandler(storeB));
+      const session = await a.startSession({}, { command_id: 'race-session' });
+      await Promise.all([b.sessionState(session.session_id), a.sessionState(session.session_id)]);
+      const created: string[] = [];
+      for (let round = 0; round < 10; round++) {
+        const results = await Promise.all(
+          [a, b].map((edge, i) => edge.createPlan({ session_id: session.session_id, goal: `round ${round} edge ${i}`, subtasks }, { command_id: `race-${round}-${i}` })),
+        );
+        created.push(...results.map((r) => r.plan_id));
+      }
+      const log = await storeA.readAll({ maxCount: 10_000 });
+      const drafted = new Map<string, number>();
+      for (const event of log) {
+        const planId = event.stream.replace(/^plan-/, '');
+        if (event.type === 'PlanDrafted') drafted.set(planId, event.position);
+        if (event.type === 'PlanSuperseded') {
+          // The plan it closes was drafted earlier in the log, never after.
+          expect(drafted.get(planId), `${planId} superseded before it was drafted`).toBeLessThan(event.position);
+        }
+      }
+      expect(drafted.size).toBe(created.length);
+      const states = await Promise.all(created.map(async (id) => (await a.planState(id)).state.status));
+      expect(states.filter((status) => status === 'awaiting_approval')).toHaveLength(1);
+      expect(states.filter((status) => status === 'superseded')).toHaveLength(created.length - 1);
+      const current = (await createCommands(createCommandHandler(storeB)).sessionState(session.session_id)).session.current_plan_id;
+      expect(states[created.indexOf(current!)]).toBe('awaiting_approval');
+    } finally {
+      await storeA.close();
+      await storeB.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
