@@ -76,8 +76,14 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
     return onPlan(planId, followUp(meta, `supersede:${planId}`), { type: 'SupersedePlan', reason, superseded_by: by });
   }
 
-  /** Completing or expiring a session cancels its open plan in the same commit. */
-  async function endSession(sessionId: string, command: SessionCommand, type: 'SessionCompleted' | 'SessionExpired', reason: string, meta: CommandMeta) {
+  /** Completing, expiring or deleting a session cancels its open plan in the same commit. */
+  async function endSession(
+    sessionId: string,
+    command: SessionCommand,
+    type: 'SessionCompleted' | 'SessionExpired' | 'SessionDeleted',
+    reason: string,
+    meta: CommandMeta,
+  ) {
     const done = await sessionAcross(sessionId, meta, command, async (events, load) => {
       const planId = intentIn(events, type, 'cancels_plan_id');
       return planId ? [await planWrite(planId, { type: 'CancelPlan', reason }, load)] : [];
@@ -258,7 +264,7 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
       meta: CommandMeta,
     ) {
       const approvalRequestId = derivedId(meta.command_id, 'approval');
-      const current = await requirePlan(planId);
+      const current = await requireLivePlan(planId);
       const done = await onPlan(planId, meta, {
         type: 'DraftPlan',
         plan_id: planId,
@@ -286,6 +292,7 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
       input: { approval_request_id: string; decision: Decision; feedback?: string | undefined },
       meta: CommandMeta,
     ) {
+      await requireLivePlan(planId);
       const done = await onPlan(planId, meta, {
         type: 'DecidePlan',
         approval_request_id: input.approval_request_id,
@@ -302,7 +309,7 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
       meta: CommandMeta,
     ) {
       const session = await handler.load(streams.session(sessionId), sessionDecider);
-      if (!session.state.exists) throw notFound('session', sessionId);
+      if (!session.state.exists || session.state.deleted) throw notFound('session', sessionId);
       const planId = await planOfApproval(session.state, input.approval_request_id);
       return api.decidePlan(planId, input, meta);
     },
@@ -313,6 +320,7 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
     },
 
     async cancelPlan(planId: string, input: { reason?: string | undefined }, meta: CommandMeta) {
+      await requireLivePlan(planId);
       const done = await onPlan(planId, meta, {
         type: 'CancelPlan',
         ...(input.reason !== undefined ? { reason: input.reason } : {}),
@@ -348,24 +356,46 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
       return endSession(sessionId, { type: 'ExpireSession' }, 'SessionExpired', 'session expired', meta);
     },
 
+    /** Delete: the session and its plans leave every read model; the log keeps them. Idempotent. */
+    async deleteSession(sessionId: string, input: { reason?: string | undefined }, meta: CommandMeta) {
+      const command: SessionCommand = { type: 'DeleteSession', ...(input.reason !== undefined ? { reason: input.reason } : {}) };
+      return endSession(sessionId, command, 'SessionDeleted', 'session deleted', meta);
+    },
+
+    async renameSession(sessionId: string, input: { name: string }, meta: CommandMeta) {
+      const done = await onSession(sessionId, meta, { type: 'RenameSession', name: input.name });
+      return { session_id: sessionId, ...outcome(done) };
+    },
+
+    async switchAgent(sessionId: string, input: { agent_type: AgentType; reason?: string | undefined }, meta: CommandMeta) {
+      const done = await onSession(sessionId, meta, {
+        type: 'SwitchAgent',
+        to_agent: input.agent_type,
+        ...(input.reason !== undefined ? { reason: input.reason } : {}),
+      });
+      return { session_id: sessionId, agent_type: done.state.agent_type, ...outcome(done) };
+    },
+
     /** The command side's view of a session: its state and derived FSM state. */
     async sessionState(sessionId: string): Promise<{ session: SessionState; fsm_state: FsmState; revision: number }> {
       const loaded = await handler.load(streams.session(sessionId), sessionDecider);
-      if (!loaded.state.exists) throw notFound('session', sessionId);
+      if (!loaded.state.exists || loaded.state.deleted) throw notFound('session', sessionId);
       return { session: loaded.state, fsm_state: sessionFsmState(await sessionView(loaded.state)), revision: loaded.revision };
     },
 
     async planState(planId: string) {
-      const loaded = await loadPlan(planId);
-      if (!loaded.state.exists) throw notFound('plan', planId);
-      return loaded;
+      await requireLivePlan(planId);
+      return loadPlan(planId);
     },
   };
   return api;
 
-  async function requirePlan(planId: string): Promise<PlanState> {
+  /** A plan the API may address: it exists and its session was not deleted. */
+  async function requireLivePlan(planId: string): Promise<PlanState> {
     const loaded = await loadPlan(planId);
     if (!loaded.state.exists) throw notFound('plan', planId);
+    const session = await handler.load(streams.session(loaded.state.session_id), sessionDecider);
+    if (session.state.deleted) throw notFound('plan', planId);
     return loaded.state;
   }
 

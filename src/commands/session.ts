@@ -21,6 +21,8 @@ export interface SessionState {
   phase: SessionPhase;
   current_plan_id?: string;
   message_count: number;
+  /** Deleted sessions answer every command as if they never existed (the log keeps them). */
+  deleted: boolean;
 }
 
 export const initialSessionState = (): SessionState => ({
@@ -32,6 +34,7 @@ export const initialSessionState = (): SessionState => ({
   status: 'active',
   phase: 'idle',
   message_count: 0,
+  deleted: false,
 });
 
 /** What the session decider sees: the session and, when it has one, its current plan. */
@@ -63,27 +66,34 @@ export type SessionCommand =
   | { type: 'SuspendSession'; reason?: string }
   | { type: 'ResumeSession' }
   | { type: 'CompleteSession'; reason?: string }
-  | { type: 'ExpireSession' };
+  | { type: 'ExpireSession' }
+  | { type: 'RenameSession'; name: string }
+  | { type: 'DeleteSession'; reason?: string }
+  | { type: 'SwitchAgent'; to_agent: AgentType; reason?: string };
 
 /** FSM states in which a plan of the session may be replaced by a new message or plan. */
 const REPLACEABLE: readonly FsmState[] = ['idle', 'classify', 'plan_required', 'architect_planning', 'plan_review', 'completed'];
 
 function legalCommands(view: SessionView): SessionCommand['type'][] {
   const { session } = view;
-  if (!session.exists) return ['StartSession'];
-  if (session.status === 'completed' || session.status === 'expired') return [];
-  if (session.status === 'suspended') return ['ResumeSession', 'CompleteSession', 'ExpireSession'];
+  if (!session.exists || session.deleted) return ['StartSession'];
+  // Renaming and deleting are bookkeeping: they are allowed whatever the conversation is doing.
+  const always = ['RenameSession', 'DeleteSession'] as const;
+  if (session.status === 'completed' || session.status === 'expired') return [...always];
+  if (session.status === 'suspended') return ['ResumeSession', 'CompleteSession', 'ExpireSession', ...always];
   const replaceable = REPLACEABLE.includes(sessionFsmState(view));
   return [
     ...(replaceable ? (['ReceiveUserMessage', 'AttachPlan'] as const) : []),
+    'SwitchAgent',
     'SuspendSession',
     'CompleteSession',
     'ExpireSession',
+    ...always,
   ];
 }
 
 function requireLegal(command: SessionCommand, view: SessionView): void {
-  if (!view.session.exists) throw notFound('session', view.session.session_id);
+  if (!view.session.exists || view.session.deleted) throw notFound('session', view.session.session_id);
   const legal = legalCommands(view);
   if (!legal.includes(command.type)) {
     throw illegalTransition(command.type, sessionFsmState(view), legal, {
@@ -113,6 +123,7 @@ export function decideSession(command: SessionCommand, view: SessionView): Sessi
   const { session } = view;
   switch (command.type) {
     case 'StartSession':
+      // A deleted session's id stays taken: the log still holds it, and reusing it would merge two histories.
       if (session.exists) {
         throw conflict('session_exists', `session ${session.session_id} already exists`, {
           session_id: session.session_id,
@@ -189,6 +200,41 @@ export function decideSession(command: SessionCommand, view: SessionView): Sessi
       const open = openPlanId(view);
       return [{ type: 'SessionExpired', data: open !== undefined ? { cancels_plan_id: open } : {} }];
     }
+
+    case 'RenameSession':
+      requireLegal(command, view);
+      if (command.name === session.name) return [];
+      return [{ type: 'SessionRenamed', data: { name: command.name } }];
+
+    case 'DeleteSession': {
+      // Idempotent: deleting again changes nothing and succeeds.
+      if (session.exists && session.deleted) return [];
+      requireLegal(command, view);
+      const open = session.status === 'completed' || session.status === 'expired' ? undefined : openPlanId(view);
+      return [
+        {
+          type: 'SessionDeleted',
+          data: {
+            ...(command.reason !== undefined ? { reason: command.reason } : {}),
+            ...(open !== undefined ? { cancels_plan_id: open } : {}),
+          },
+        },
+      ];
+    }
+
+    case 'SwitchAgent':
+      requireLegal(command, view);
+      if (command.to_agent === session.agent_type) return [];
+      return [
+        {
+          type: 'AgentSwitched',
+          data: {
+            from_agent: session.agent_type,
+            to_agent: command.to_agent,
+            ...(command.reason !== undefined ? { reason: command.reason } : {}),
+          },
+        },
+      ];
   }
 }
 
@@ -227,6 +273,12 @@ export function evolveSession(state: SessionState, event: SessionEvent): Session
       return { ...state, status: 'completed' };
     case 'SessionExpired':
       return { ...state, status: 'expired' };
+    case 'SessionRenamed':
+      return { ...state, name: event.data.name };
+    case 'SessionDeleted':
+      return { ...state, deleted: true };
+    case 'AgentSwitched':
+      return { ...state, agent_type: event.data.to_agent };
     default:
       // An event of another aggregate in this stream (an import gone wrong) changes nothing here.
       return state;

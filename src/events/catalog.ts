@@ -7,8 +7,17 @@ import type { StoredEvent } from './store.js';
 export const AGENT_TYPES = ['coder', 'debug', 'ask', 'architect', 'universal'] as const;
 export type AgentType = (typeof AGENT_TYPES)[number];
 
+/** The modes Planline gives meaning to; any other mode (the seed's free-form `planning-control`, `copilot`, …) is kept as given and behaves as `auto`. */
 export const SESSION_MODES = ['auto', 'plan', 'direct'] as const;
-export type SessionMode = (typeof SESSION_MODES)[number];
+export type SteeringMode = (typeof SESSION_MODES)[number];
+/** A session's mode as the client gave it: a short free-form string. */
+export type SessionMode = string;
+export const sessionMode = v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(64, 'is longer than 64 characters'), v.regex(/^[^\x00-\x1f\x7f]+$/, 'must not contain control characters'));
+
+/** How a mode steers classification: `plan` always plans, `direct` never does, anything else is `auto`. */
+export function steeringMode(mode: SessionMode): SteeringMode {
+  return (SESSION_MODES as readonly string[]).includes(mode) ? (mode as SteeringMode) : 'auto';
+}
 
 const id = v.pipe(v.string(), v.minLength(1), v.maxLength(200));
 const text = v.pipe(v.string(), v.maxLength(100_000));
@@ -28,7 +37,7 @@ const sessionEvents = {
   SessionStarted: v.object({
     session_id: id,
     name: v.pipe(v.string(), v.maxLength(200)),
-    mode: v.picklist(SESSION_MODES),
+    mode: sessionMode,
     agent_type: v.picklist(AGENT_TYPES),
   }),
   UserMessageReceived: v.object({
@@ -56,6 +65,14 @@ const sessionEvents = {
     cancels_plan_id: v.optional(id),
   }),
   SessionExpired: v.object({ cancels_plan_id: v.optional(id) }),
+  SessionRenamed: v.object({ name: v.pipe(v.string(), v.maxLength(200)) }),
+  /** The session leaves every read model (the log keeps it); its open plan is cancelled in the same commit. */
+  SessionDeleted: v.object({ reason: v.optional(text), cancels_plan_id: v.optional(id) }),
+  AgentSwitched: v.object({
+    from_agent: v.picklist(AGENT_TYPES),
+    to_agent: v.picklist(AGENT_TYPES),
+    reason: v.optional(text),
+  }),
 } as const;
 
 const approvalId = v.object({ approval_request_id: id });

@@ -1,7 +1,7 @@
 // Request bodies and query strings, validated at the edge with valibot. Unknown keys are ignored
 // (the IDE protocol promises that); wrong types and missing fields get a 400 that names the field.
 import * as v from 'valibot';
-import { AGENT_TYPES, SESSION_MODES } from '../events/catalog.js';
+import { AGENT_TYPES, sessionMode } from '../events/catalog.js';
 import { MAX_SUBTASKS } from '../commands/dag.js';
 
 const id = v.pipe(v.string(), v.trim(), v.minLength(1, 'must not be empty'), v.maxLength(200, 'is longer than 200 characters'));
@@ -10,7 +10,7 @@ const reason = v.optional(v.pipe(v.string(), v.maxLength(10_000)));
 export const startSessionBody = v.object({
   session_id: v.optional(v.pipe(id, v.regex(/^[A-Za-z0-9._:-]+$/, 'may contain only letters, digits and . _ : -'))),
   name: v.optional(v.pipe(v.string(), v.maxLength(200))),
-  mode: v.optional(v.picklist(SESSION_MODES)),
+  mode: v.optional(v.pipe(v.string(), v.trim(), sessionMode)),
   agent_type: v.optional(v.picklist(AGENT_TYPES)),
 });
 
@@ -69,7 +69,7 @@ const cursor = v.optional(v.pipe(v.string(), v.toNumber(), v.integer('is not a c
 
 export const listSessionsQuery = v.object({
   status: v.optional(v.picklist(['active', 'suspended', 'completed', 'expired'])),
-  mode: v.optional(v.picklist(SESSION_MODES)),
+  mode: v.optional(sessionMode),
   limit,
   cursor,
 });

@@ -40,6 +40,7 @@ function withFsm(doc: SessionDoc): SessionDoc {
       status: doc.status,
       phase: doc.phase,
       message_count: doc.message_count,
+      deleted: false,
       ...(doc.current_plan_id ? { current_plan_id: doc.current_plan_id } : {}),
     },
     plan: doc.current_plan_status
@@ -108,6 +109,12 @@ export function nextSessionDoc(doc: SessionDoc | undefined, event: SessionEvent,
       return withFsm({ ...base, status: 'completed' });
     case 'SessionExpired':
       return withFsm({ ...base, status: 'expired' });
+    case 'SessionRenamed':
+      return { ...base, name: event.data.name };
+    case 'AgentSwitched':
+      return { ...base, agent_type: event.data.to_agent };
+    default:
+      return undefined;
   }
 }
 

@@ -576,7 +576,8 @@ export function coreSuite(mode: Mode) {
       const { c } = ctx;
       const created: Array<{ id: string; mode: string }> = [];
       for (let i = 0; i < 7; i++) {
-        const m = i % 3 === 0 ? 'direct' : 'auto';
+        // Modes are free-form, as in the seed: a mode Planline does not steer by is kept and filterable.
+        const m = i % 3 === 0 ? 'direct' : i === 5 ? 'planning-control' : 'auto';
         const reply = await c.post('/sessions', { name: `session ${i}`, mode: m });
         expect(reply.status).toBe(201);
         created.push({ id: reply.body.session_id, mode: m });
@@ -613,10 +614,12 @@ export function coreSuite(mode: Mode) {
       const suspendedAuto = await read(c, '/sessions?status=suspended&mode=auto', position);
       expect(suspendedAuto.body.sessions.map((s: any) => s.session_id)).toEqual([...suspendedIds].reverse());
       expect((await read(c, '/sessions?status=suspended&mode=direct', position)).body.sessions).toEqual([]);
+      const seedMode = await read(c, '/sessions?mode=planning-control', position);
+      expect(seedMode.body.sessions.map((s: any) => [s.session_id, s.mode])).toEqual([[created[5]!.id, 'planning-control']]);
 
       expectProblem(await c.get('/sessions?limit=0'), 400, 'validation_failed');
       expectProblem(await c.get('/sessions?limit=abc'), 400, 'validation_failed');
-      expectProblem(await c.get('/sessions?mode=sideways'), 400, 'validation_failed');
+      expectProblem(await c.get(`/sessions?mode=${'x'.repeat(65)}`), 400, 'validation_failed');
     });
 
     test("GET /sessions/:id/history: the session's and its plans' events, in log order, paged without gaps", async () => {

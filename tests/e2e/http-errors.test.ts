@@ -50,7 +50,9 @@ describe('bad input changes nothing', () => {
       const badAgent = expectProblem(await c.post('/plans', { goal: 'x', subtasks: [{ description: 'a', agent: 'wizard' }] }), 400, 'validation_failed');
       expect(badAgent.detail).toContain('subtasks.0.agent');
 
-      expectProblem(await c.post('/sessions', { mode: 'sideways' }), 400, 'validation_failed');
+      expectProblem(await c.post('/sessions', { mode: 42 }), 400, 'validation_failed');
+      expectProblem(await c.post('/sessions', { mode: 'x'.repeat(65) }), 400, 'validation_failed');
+      expectProblem(await c.post('/sessions', { mode: '' }), 400, 'validation_failed');
       expectProblem(await c.post('/sessions', { session_id: 'has spaces' }), 400, 'validation_failed');
       expectProblem(await c.post('/sessions', [1, 2]), 400, 'validation_failed');
       expectProblem(await c.post('/sessions', 'a string'), 400, 'validation_failed');

@@ -210,7 +210,9 @@ describe('command handling', () => {
         }
       }
       expect(drafted.size).toBe(created.length);
-      const states = await Promise.all(created.map(async (id) => (await a.planState(id)).state.status));
+      // A fresh handler reads the log itself (each edge's cache is checked only when it appends).
+      const reader = createCommands(createCommandHandler(storeA));
+      const states = await Promise.all(created.map(async (id) => (await reader.planState(id)).state.status));
       expect(states.filter((status) => status === 'awaiting_approval')).toHaveLength(1);
       expect(states.filter((status) => status === 'superseded')).toHaveLength(created.length - 1);
       const current = (await createCommands(createCommandHandler(storeB)).sessionState(session.session_id)).session.current_plan_id;

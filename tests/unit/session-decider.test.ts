@@ -73,7 +73,7 @@ describe('session decider', () => {
   it('a message while a plan executes is refused, naming the state and what is legal', () => {
     const executing: PlanEvent[] = [...planDrafted, { type: 'PlanApproved', data: { approval_request_id: 'ap1', decided_by: 'user' } }];
     const error = given([started, attached('p1')], executing).when({ type: 'ReceiveUserMessage', message_id: 'm2', content: 'x' }).thenFails('illegal_transition');
-    expect(error.message).toBe('ReceiveUserMessage is not allowed in fsm_state plan_execution; legal here: SuspendSession, CompleteSession, ExpireSession');
+    expect(error.message).toBe('ReceiveUserMessage is not allowed in fsm_state plan_execution; legal here: SwitchAgent, SuspendSession, CompleteSession, ExpireSession, RenameSession, DeleteSession');
     expect(error.details).toMatchObject({ fsm_state: 'plan_execution', legal_transitions: ['completed', 'error_handling'], current_plan_id: 'p1' });
   });
 
@@ -103,8 +103,44 @@ describe('session decider', () => {
     ]);
     const completed: SessionEvent = { type: 'SessionCompleted', data: {} };
     given([started, completed]).when({ type: 'CompleteSession' }).then([]);
-    given([started, completed]).when({ type: 'ReceiveUserMessage', message_id: 'm', content: 'x' }).thenFails('illegal_transition', /fsm_state completed; legal here: none/);
+    given([started, completed]).when({ type: 'ReceiveUserMessage', message_id: 'm', content: 'x' }).thenFails('illegal_transition', /fsm_state completed; legal here: RenameSession, DeleteSession/);
     given([started, completed]).when({ type: 'ResumeSession' }).thenFails('illegal_transition');
     given([started]).when({ type: 'ExpireSession' }).then([{ type: 'SessionExpired', data: {} }]);
+  });
+
+  it('keeps a free-form mode as given', () => {
+    given([]).when({ type: 'StartSession', session_id: 's1', name: 'demo', mode: 'planning-control', agent_type: 'universal' }).then([
+      { type: 'SessionStarted', data: { session_id: 's1', name: 'demo', mode: 'planning-control', agent_type: 'universal' } },
+    ]);
+  });
+
+  it('renames a session; the same name again changes nothing', () => {
+    given([started]).when({ type: 'RenameSession', name: 'Login work' }).then([{ type: 'SessionRenamed', data: { name: 'Login work' } }]);
+    given([started, { type: 'SessionRenamed', data: { name: 'Login work' } }]).when({ type: 'RenameSession', name: 'Login work' }).then([]);
+    given([started, { type: 'SessionCompleted', data: {} }]).when({ type: 'RenameSession', name: 'done' }).then([
+      { type: 'SessionRenamed', data: { name: 'done' } },
+    ]);
+  });
+
+  it('deletes a session once, cancelling the plan under review; afterwards it is gone for every command', () => {
+    given([started, message('m1'), attached('p1')], planDrafted)
+      .when({ type: 'DeleteSession', reason: 'cleanup' })
+      .then([{ type: 'SessionDeleted', data: { reason: 'cleanup', cancels_plan_id: 'p1' } }]);
+    const deleted: SessionEvent = { type: 'SessionDeleted', data: {} };
+    given([started, deleted]).when({ type: 'DeleteSession' }).then([]);
+    given([started, deleted]).when({ type: 'ReceiveUserMessage', message_id: 'm2', content: 'hi' }).thenFails('session_not_found');
+    given([started, deleted]).when({ type: 'RenameSession', name: 'x' }).thenFails('session_not_found');
+    given([started, deleted]).when({ type: 'StartSession', session_id: 's1', name: 'again', mode: 'auto', agent_type: 'universal' }).thenFails('session_exists');
+    given([]).when({ type: 'DeleteSession' }).thenFails('session_not_found');
+  });
+
+  it('switches the agent, saying from which; switching to the current agent changes nothing', () => {
+    given([started]).when({ type: 'SwitchAgent', to_agent: 'coder', reason: 'write code' }).then([
+      { type: 'AgentSwitched', data: { from_agent: 'universal', to_agent: 'coder', reason: 'write code' } },
+    ]);
+    const switched: SessionEvent = { type: 'AgentSwitched', data: { from_agent: 'universal', to_agent: 'coder' } };
+    given([started, switched]).when({ type: 'SwitchAgent', to_agent: 'coder' }).then([]);
+    given([started, switched]).when({ type: 'SwitchAgent', to_agent: 'debug' }).then([{ type: 'AgentSwitched', data: { from_agent: 'coder', to_agent: 'debug' } }]);
+    given([started, { type: 'SessionSuspended', data: {} }]).when({ type: 'SwitchAgent', to_agent: 'ask' }).thenFails('illegal_transition');
   });
 });
