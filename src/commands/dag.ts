@@ -3,6 +3,7 @@
 // self dependencies and cycles (the error names the cycle, so the author can fix it).
 import { AGENT_TYPES, type AgentType, type Subtask } from '../events/catalog.js';
 import { invalidPlan } from './errors.js';
+import { parseDuration } from './duration.js';
 
 export const MAX_SUBTASKS = 200;
 
@@ -11,7 +12,8 @@ export interface SubtaskInput {
   description: string;
   agent?: AgentType | undefined;
   dependencies?: ReadonlyArray<string | number> | undefined;
-  estimated_time?: number | undefined;
+  /** Seconds, or a written duration ("5 min", "1h 30m"): plans come from people and models alike. */
+  estimated_time?: number | string | undefined;
 }
 
 export function normalizeSubtasks(inputs: readonly SubtaskInput[], defaultAgent: AgentType = 'coder'): Subtask[] {
@@ -52,7 +54,7 @@ export function normalizeSubtasks(inputs: readonly SubtaskInput[], defaultAgent:
       description: input.description,
       agent,
       dependencies: [...new Set(dependencies)],
-      estimated_time: input.estimated_time ?? 0,
+      estimated_time: input.estimated_time === undefined ? 0 : parseDuration(input.estimated_time, `subtasks.${index}.estimated_time`),
     };
   });
 

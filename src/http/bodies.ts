@@ -1,7 +1,7 @@
 // Read-model documents → the API's response bodies (DESIGN §6). Internal bookkeeping (positions,
 // phases) stays out; names follow the IDE protocol.
 import type { ApprovalDoc } from '../projections/approval-view.js';
-import { planSummary, type PlanDoc } from '../projections/plan-view.js';
+import { planSummary, subtaskBody, type PlanDoc } from '../projections/plan-view.js';
 import type { SessionDoc } from '../projections/session-view.js';
 import type { HistoryDoc } from '../projections/views-projection.js';
 
@@ -29,7 +29,7 @@ export function planBody(p: PlanDoc) {
     fsm_state: p.fsm_state,
     approval: p.approval,
     progress: p.progress,
-    subtasks: p.subtasks,
+    subtasks: p.subtasks.map(subtaskBody),
     created_at: p.created_at,
     updated_at: p.updated_at,
     started_at: p.started_at ?? null,

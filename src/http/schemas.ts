@@ -3,6 +3,21 @@
 import * as v from 'valibot';
 import { AGENT_TYPES, sessionMode } from '../events/catalog.js';
 import { MAX_SUBTASKS } from '../commands/dag.js';
+import { MAX_DURATION_S, parseDuration } from '../commands/duration.js';
+import { DomainError } from '../commands/errors.js';
+
+/** An estimate: seconds, or the strings people write ("5 min", "90s", "1h 30m", "2 hours", "1.5 h"). */
+const estimate = v.pipe(
+  v.union([v.pipe(v.number(), v.minValue(0), v.maxValue(MAX_DURATION_S)), v.string()], 'must be a number of seconds or a duration such as "5 min"'),
+  v.rawTransform<number | string, number>(({ dataset, addIssue, NEVER }) => {
+    try {
+      return parseDuration(dataset.value);
+    } catch (error) {
+      addIssue({ message: error instanceof DomainError ? error.message.replace(/^estimated_time /, '') : 'is not a duration' });
+      return NEVER;
+    }
+  }),
+);
 
 const id = v.pipe(v.string(), v.trim(), v.minLength(1, 'must not be empty'), v.maxLength(200, 'is longer than 200 characters'));
 const reason = v.optional(v.pipe(v.string(), v.maxLength(10_000)));
@@ -32,7 +47,7 @@ const subtaskBody = v.object({
       v.maxLength(MAX_SUBTASKS),
     ),
   ),
-  estimated_time: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(10_000_000))),
+  estimated_time: v.optional(estimate),
 });
 
 export const createPlanBody = v.object({

@@ -5,6 +5,7 @@ import type { StoredEvent } from '../events/store.js';
 import { planFsmState, stopsWithPlan, type PlanStatus, type SubtaskStatus } from '../commands/plan.js';
 import type { FsmState } from '../commands/fsm.js';
 import type { ProjectionTx } from './projector.js';
+import { formatDuration } from '../commands/duration.js';
 
 export const PLANS = 'plans';
 
@@ -13,7 +14,8 @@ export interface SubtaskView {
   description: string;
   agent: string;
   dependencies: string[];
-  estimated_time: number;
+  /** Seconds (the IDE-facing shapes add the seed's human string beside them). */
+  estimated_seconds: number;
   status: SubtaskStatus;
   attempt: number;
   started_at?: string;
@@ -51,7 +53,7 @@ export interface PlanDoc {
   source: string;
   subtasks: SubtaskView[];
   subtasks_count: number;
-  total_estimated_time: number;
+  total_estimated_seconds: number;
   approval: ApprovalSummary | null;
   progress: Progress;
   fsm_state: FsmState;
@@ -84,7 +86,10 @@ export function progressOf(subtasks: readonly Pick<SubtaskView, 'status'>[]): Pr
   };
 }
 
-/** The IDE's `plan_summary` (DESIGN §5). */
+/**
+ * The IDE's `plan_summary` (DESIGN §5). Estimates are the seed's human strings ("10 min"): the IDE's
+ * plan dialog reads them `as String?` and would throw on a number; the seconds travel beside them.
+ */
 export function planSummary(plan: PlanDoc) {
   return {
     plan_id: plan.plan_id,
@@ -92,16 +97,25 @@ export function planSummary(plan: PlanDoc) {
     status: plan.status,
     revision: plan.revision,
     subtasks_count: plan.subtasks_count,
-    total_estimated_time: plan.total_estimated_time,
+    total_estimated_time: formatDuration(plan.total_estimated_seconds),
+    total_estimated_seconds: plan.total_estimated_seconds,
     subtasks: plan.subtasks.map((s) => ({
       id: s.id,
       description: s.description,
       agent: s.agent,
       dependencies: s.dependencies,
-      estimated_time: s.estimated_time,
+      estimated_time: formatDuration(s.estimated_seconds),
+      estimated_seconds: s.estimated_seconds,
       status: s.status,
     })),
   };
+}
+
+export type PlanSummary = ReturnType<typeof planSummary>;
+
+/** A subtask as the IDE reads it: the read model's fields with the estimate as a string beside the seconds. */
+export function subtaskBody(s: SubtaskView) {
+  return { ...s, estimated_time: formatDuration(s.estimated_seconds) };
 }
 
 function withoutAttemptDetails(subtask: SubtaskView): SubtaskView {
@@ -125,7 +139,13 @@ export function nextPlanDoc(plan: PlanDoc | undefined, event: PlanEvent, stored:
   const at = stored.metadata.at;
   if (event.type === 'PlanDrafted') {
     const d = event.data;
-    const subtasks: SubtaskView[] = d.subtasks.map((s) => ({ ...s, dependencies: [...s.dependencies], status: 'pending', attempt: 0 }));
+    const subtasks: SubtaskView[] = d.subtasks.map(({ estimated_time, ...s }) => ({
+      ...s,
+      dependencies: [...s.dependencies],
+      estimated_seconds: estimated_time,
+      status: 'pending',
+      attempt: 0,
+    }));
     return withStatus(
       {
         plan_id: d.plan_id,
@@ -136,7 +156,7 @@ export function nextPlanDoc(plan: PlanDoc | undefined, event: PlanEvent, stored:
         source: d.source,
         subtasks,
         subtasks_count: subtasks.length,
-        total_estimated_time: subtasks.reduce((sum, s) => sum + s.estimated_time, 0),
+        total_estimated_seconds: subtasks.reduce((sum, s) => sum + s.estimated_seconds, 0),
         approval: plan?.approval ?? null,
         progress: progressOf(subtasks),
         fsm_state: 'plan_review',

@@ -12,7 +12,7 @@ import { applyToApprovalView, APPROVALS, type ApprovalDoc } from './approval-vie
 export const HISTORY = 'history';
 
 /** Bump when a read model's shape or meaning changes: the projector rebuilds from the log. */
-export const VIEWS_VERSION = 4;
+export const VIEWS_VERSION = 5;
 
 export interface HistoryDoc {
   event_id: string;

@@ -320,7 +320,7 @@ function projectedViews(target: 'memory' | 'redis') {
       status: 'awaiting_approval',
       revision: 2,
       stream_revision: 4,
-      total_estimated_time: 150,
+      total_estimated_seconds: 150,
       approval: { approval_request_id: ids.approvals.C2, status: 'pending' },
     });
     const cDrafted = (await store.readStream(streams.plan(ids.plans.C!)))[0]!;

@@ -60,7 +60,8 @@ export function coreSuite(mode: Mode) {
         revision: 1,
         source: 'client',
         subtasks_count: 3,
-        total_estimated_time: 105,
+        total_estimated_time: '1 min 45 s',
+        total_estimated_seconds: 105,
         progress: { total: 3, done: 0, failed: 0, running: 0, pending: 3, percentage: 0 },
         approval: { approval_request_id: plan.approval_request_id, status: 'pending' },
       });
@@ -106,10 +107,22 @@ export function coreSuite(mode: Mode) {
         deadline: view.body.approval.deadline,
         details: {
           plan_id: plan.plan_id,
-          plan_summary: { plan_id: plan.plan_id, goal: 'Write a parser', status: 'awaiting_approval', revision: 1, subtasks_count: 3, total_estimated_time: 105 },
+          plan_summary: {
+            plan_id: plan.plan_id,
+            goal: 'Write a parser',
+            status: 'awaiting_approval',
+            revision: 1,
+            subtasks_count: 3,
+            total_estimated_time: '1 min 45 s',
+            total_estimated_seconds: 105,
+          },
         },
       });
-      expect(request.details.plan_summary.subtasks.map((s: any) => s.id)).toEqual(['design', 'st-2', 'verify']);
+      expect(request.details.plan_summary.subtasks.map((s: any) => [s.id, s.estimated_time, s.estimated_seconds])).toEqual([
+        ['design', '30 s', 30],
+        ['st-2', '1 min', 60],
+        ['verify', '15 s', 15],
+      ]);
       expect(typeof request.subject).toBe('string');
       expect(typeof request.reason).toBe('string');
       expect(Number.isNaN(Date.parse(request.created_at))).toBe(false);

@@ -44,6 +44,16 @@ describe('bad input changes nothing', () => {
       const missingGoal = expectProblem(await c.post('/plans', { subtasks: [{ description: 'x' }] }), 400, 'validation_failed');
       expect(missingGoal.detail).toContain('goal');
 
+      const badEstimate = expectProblem(
+        await c.post('/plans', { goal: 'x', subtasks: [{ description: 'a', estimated_time: '5 min' }, { description: 'b', estimated_time: 'soonish' }] }),
+        400,
+        'validation_failed',
+      );
+      expect(badEstimate.detail).toContain('subtasks.1.estimated_time');
+      expect(badEstimate.detail).toContain('soonish');
+      expectProblem(await c.post('/plans', { goal: 'x', subtasks: [{ description: 'a', estimated_time: -5 }] }), 400, 'validation_failed');
+      expectProblem(await c.post('/plans', { goal: 'x', subtasks: [{ description: 'a', estimated_time: true }] }), 400, 'validation_failed');
+
       const badDep = expectProblem(await c.post('/plans', { goal: 'x', subtasks: [{ description: 'a' }, { description: 'b', dependencies: [0.5] }] }), 400, 'validation_failed');
       expect(badDep.detail).toContain('subtasks.1.dependencies.0');
 
@@ -280,3 +290,46 @@ async function eventuallyReady(c: Client) {
   }
   return c.get('/ready');
 }
+
+describe('estimates as people write them', () => {
+  let server: TestServer;
+  let c: Client;
+  beforeAll(async () => {
+    server = await startServer();
+    c = client(server.api);
+  });
+  afterAll(async () => {
+    await server.dispose();
+  });
+
+  test('POST /plans takes seconds or written durations; every read shows the seed\'s strings with the seconds beside them', async () => {
+    const created = await c.post('/plans', {
+      goal: 'Estimates',
+      subtasks: [
+        { id: 'a', description: 'five minutes', estimated_time: '5 min' },
+        { id: 'b', description: 'ninety seconds', estimated_time: '90s' },
+        { id: 'c', description: 'an hour and a half', estimated_time: '1h 30m' },
+        { id: 'd', description: 'two hours', estimated_time: '2 hours' },
+        { id: 'e', description: 'one and a half hours', estimated_time: '1.5 h' },
+        { id: 'f', description: 'ten minutes in seconds', estimated_time: 600 },
+      ],
+    });
+    expect(created.status, created.text).toBe(201);
+    const plan = await read(c, `/plans/${created.body.plan_id}`, created.body.position);
+    expect(plan.body.subtasks.map((s: any) => [s.id, s.estimated_time, s.estimated_seconds])).toEqual([
+      ['a', '5 min', 300],
+      ['b', '1 min 30 s', 90],
+      ['c', '1 h 30 min', 5400],
+      ['d', '2 h', 7200],
+      ['e', '1 h 30 min', 5400],
+      ['f', '10 min', 600],
+    ]);
+    expect(plan.body.total_estimated_time).toBe('5 h 16 min 30 s');
+    expect(plan.body.total_estimated_seconds).toBe(300 + 90 + 5400 + 7200 + 5400 + 600);
+    const pending = await read(c, `/sessions/${created.body.session_id}/pending-approvals`, created.body.position);
+    const summary = pending.body.pending_approvals[0].details.plan_summary;
+    expect(typeof summary.total_estimated_time).toBe('string');
+    expect(summary.subtasks.every((s: any) => typeof s.estimated_time === 'string' && typeof s.estimated_seconds === 'number')).toBe(true);
+  });
+});
+

@@ -258,9 +258,9 @@ describe('plan view', () => {
       status: 'awaiting_approval',
       revision: 1,
       source: 'client',
-      subtasks: SUBTASKS.map((s) => ({ ...s, status: 'pending', attempt: 0 })),
+      subtasks: SUBTASKS.map(({ estimated_time, ...s }) => ({ ...s, estimated_seconds: estimated_time, status: 'pending', attempt: 0 })),
       subtasks_count: 3,
-      total_estimated_time: 210,
+      total_estimated_seconds: 210,
       approval: { approval_request_id: AP1, status: 'pending', deadline: '2026-11-20T11:00:00.000Z' },
       progress: { total: 3, done: 0, failed: 0, running: 0, pending: 3, cancelled: 0, percentage: 0 },
       fsm_state: 'plan_review',
@@ -280,15 +280,14 @@ describe('plan view', () => {
       status: 'awaiting_approval',
       revision: 1,
       subtasks_count: 3,
-      total_estimated_time: 210,
-      subtasks: SUBTASKS.map(({ id, description, agent, dependencies, estimated_time }) => ({
-        id,
-        description,
-        agent,
-        dependencies,
-        estimated_time,
-        status: 'pending',
-      })),
+      // Strings for the IDE's dialog (it casts them `as String?`), seconds beside them.
+      total_estimated_time: '3 min 30 s',
+      total_estimated_seconds: 210,
+      subtasks: [
+        { id: 'a', description: 'Write the login form', agent: 'coder', dependencies: [], estimated_time: '1 min', estimated_seconds: 60, status: 'pending' },
+        { id: 'b', description: 'Write the login API', agent: 'coder', dependencies: ['a'], estimated_time: '2 min', estimated_seconds: 120, status: 'pending' },
+        { id: 'c', description: 'Test both', agent: 'debug', dependencies: ['a', 'b'], estimated_time: '30 s', estimated_seconds: 30, status: 'pending' },
+      ],
     });
   });
 
@@ -361,7 +360,7 @@ describe('plan view', () => {
       revision: 2,
       stream_revision: 4,
       subtasks_count: 3,
-      total_estimated_time: 150,
+      total_estimated_seconds: 150,
       approval: { approval_request_id: AP2, status: 'pending', deadline: '2026-11-20T12:00:00.000Z' },
       progress: { total: 3, done: 0, failed: 0, running: 0, pending: 3, cancelled: 0, percentage: 0 },
       created_at: first.created_at,
