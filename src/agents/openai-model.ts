@@ -62,7 +62,9 @@ export function openAiChatModel(options: OpenAiModelOptions): ChatModel {
     };
 
     try {
-      const response: unknown = await client.chat.completions.create(body, { signal, timeout: timeoutMs });
+      // Our deadline governs; the client's own timer sits just behind it so it never fires first
+      // and turns a deadline into a retry.
+      const response: unknown = await client.chat.completions.create(body, { signal, timeout: timeoutMs + 1_000 });
       return toCompletion(response, options.model);
     } catch (error) {
       if (deadline.signal.aborted && !request.signal?.aborted) {

@@ -8,9 +8,16 @@ import { extractJsonObject } from './tolerant-json.js';
 
 export type { AtomicAgent } from './heuristic-classifier.js';
 
-export type Classification =
-  | { kind: 'atomic'; agent: AtomicAgent; confidence: Confidence; reason: string; source: ClassificationSource; fallback?: string; usage?: Usage }
-  | { kind: 'complex'; confidence: Confidence; reason: string; source: ClassificationSource; fallback?: string; usage?: Usage };
+/** What was decided: one agent's task, or a plan. */
+export type Verdict = ({ kind: 'atomic'; agent: AtomicAgent } | { kind: 'complex' }) & { confidence: Confidence; reason: string };
+
+export type Classification = Verdict & {
+  source: ClassificationSource;
+  /** Set when the heuristic decided in `auto` mode: why the model did not. */
+  fallback?: string;
+  /** Tokens the model spent, also when its answer was unusable. */
+  usage?: Usage;
+};
 
 export type Confidence = 'high' | 'medium' | 'low';
 export type ClassificationSource = 'llm' | 'heuristic';
@@ -87,7 +94,7 @@ export async function classifyMessage(input: ClassifyInput): Promise<Classificat
  */
 export function parseClassification(
   text: string,
-): { ok: true; value: Omit<Extract<Classification, { kind: 'atomic' }>, 'source'> | Omit<Extract<Classification, { kind: 'complex' }>, 'source'> } | { ok: false; error: string } {
+): { ok: true; value: Verdict } | { ok: false; error: string } {
   const extracted = extractJsonObject(text);
   if (!extracted.ok) return extracted;
   const json = extracted.value;

@@ -15,20 +15,19 @@ const ESTIMATE_S: Record<AtomicAgent, number> = { coder: 600, debug: 600, ask: 3
 const LONG_TASK_WORDS = 25;
 const LONG_TASK_ESTIMATE_S = 900;
 
-
-export function planHeuristically(request: PlanRequest): Omit<DraftedPlan, 'source'> & { source: 'heuristic' } {
+export function planHeuristically(request: PlanRequest): DraftedPlan & { source: 'heuristic' } {
   if (request.replan) {
     const replanned = replanFromFailure(request);
     if (replanned) return replanned;
   }
-  const pieces = capPieces(splitTask(request.goal));
-  const notes: string[] = [];
+  const pieces = splitTask(request.goal);
+  let note = '';
   if (request.feedback?.trim()) {
     const { tasks, remarks } = splitFeedback(request.feedback);
     pieces.push(...tasks.map((text) => ({ text, afterPrevious: false })));
-    if (remarks.length) notes.push(remarks.join(' '));
+    note = remarks.join(' ');
   }
-  const inputs = toSubtaskInputs(pieces, notes.join(' '));
+  const inputs = toSubtaskInputs(capPieces(pieces), note);
   const subtasks = normalizeSubtasks(inputs);
   return {
     goal: request.goal,
@@ -87,7 +86,7 @@ function splitFeedback(feedback: string): { tasks: string[]; remarks: string[] }
  * the failure is investigated first, the failed subtask is retried after it, and what waited on
  * it keeps waiting. Undefined when the failure names no subtask of the previous revision.
  */
-function replanFromFailure(request: PlanRequest): (Omit<DraftedPlan, 'source'> & { source: 'heuristic' }) | undefined {
+function replanFromFailure(request: PlanRequest): (DraftedPlan & { source: 'heuristic' }) | undefined {
   const { previous, failure } = request.replan!;
   const failed = previous.find((s) => s.id === failure.subtask_id);
   if (!failed) return undefined;

@@ -60,15 +60,15 @@ function* candidates(text: string): Generator<string> {
 /** Index of the bracket closing the one at `start`, skipping strings; -1 when it never closes. */
 function matchingBracket(text: string, start: number): number {
   const stack: string[] = [];
-  let inString: '"' | "'" | undefined;
+  let inString = false;
   for (let i = start; i < text.length; i++) {
     const ch = text[i]!;
     if (inString) {
       if (ch === '\\') i++;
-      else if (ch === inString) inString = undefined;
+      else if (ch === '"') inString = false;
       continue;
     }
-    if (ch === '"') inString = '"';
+    if (ch === '"') inString = true;
     else if (ch === '{') stack.push('}');
     else if (ch === '[') stack.push(']');
     else if (ch === '}' || ch === ']') {
