@@ -138,7 +138,7 @@ function agentOf(name: string): AgentType {
 }
 
 function estimateOf(item: Record<string, unknown>, index: number): number | undefined {
-  const field = (name: string) => `subtasks[${index}].${name}`;
+  const field = (name: string) => `subtasks.${index}.${name}`;
   if (item.estimated_time !== undefined && item.estimated_time !== null) return duration(item.estimated_time, field('estimated_time'));
   if (typeof item.estimated_seconds === 'number') return parseDuration(item.estimated_seconds, field('estimated_seconds'));
   for (const name of ['estimated_time_minutes', 'estimated_minutes']) {

@@ -124,7 +124,7 @@ describe('model architect', () => {
     ],
     ['an unknown agent', { subtasks: [{ description: 'Design it', agent: 'designer' }] }, /refused: subtask st-1 names unknown agent type "designer"/],
     ['an unknown dependency', { subtasks: [{ id: 'a', description: 'A', agent: 'coder', dependencies: ['zzz'] }] }, /refused: subtask a depends on unknown subtask "zzz"/],
-    ['an unreadable estimate', { subtasks: [{ description: 'A', agent: 'coder', estimated_time: 'soon' }] }, /refused: subtasks\[0\]\.estimated_time "soon" is not a duration/],
+    ['an unreadable estimate', { subtasks: [{ description: 'A', agent: 'coder', estimated_time: 'soon' }] }, /refused: subtasks\.0\.estimated_time "soon" is not a duration/],
     ['an empty plan', { subtasks: [] }, /refused: a plan needs at least one subtask/],
     ['no subtasks at all', { plan: 'do it' }, /refused: the plan has no subtasks array/],
     ['a subtask without a description', { subtasks: [{ agent: 'coder' }] }, /refused: subtask 0 has no description/],
