@@ -1,11 +1,13 @@
 // Configuration → adapters. The one place that knows which adapter stands behind each port; the
-// KurrentDB and Redis clients are loaded only when configured, so the embedded mode starts fast.
+// KurrentDB, Redis and NATS clients are loaded only when configured, so the embedded mode starts fast.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { EventStoreConfig } from './config.js';
 import type { EventStore } from './events/store.js';
 import { openSqliteEventStore } from './events/sqlite-store.js';
 import type { ViewStore } from './projections/views.js';
+import type { Bus, BusOptions } from './bus/bus.js';
+import { memoryBus } from './bus/memory-bus.js';
 import { memoryViewStore } from './projections/memory-views.js';
 
 export async function openEventStore(config: EventStoreConfig): Promise<EventStore> {
@@ -35,6 +37,23 @@ export async function openViewStore(redisUrl: string | undefined, keyPrefix = 'p
     throw new Error(`cannot reach Redis at ${redacted(redisUrl)}: ${(error as Error).message}`);
   }
   return { views: redisViewStore(redis, { keyPrefix }), kind: 'redis' };
+}
+
+export interface OpenedBus {
+  bus: Bus;
+  /** 'memory' lives and dies with this process; 'nats' is shared by every process on the broker. */
+  kind: 'memory' | 'nats';
+}
+
+export async function openBus(natsUrl: string | undefined, options: BusOptions = {}): Promise<OpenedBus> {
+  if (!natsUrl) return { bus: memoryBus(options), kind: 'memory' };
+  const { openNatsBus } = await import('./bus/nats-bus.js');
+  try {
+    return { bus: await openNatsBus(natsUrl, options), kind: 'nats' };
+  } catch (error) {
+    if (error instanceof TypeError) throw error; // a bad option, not an unreachable broker
+    throw new Error(`cannot open the NATS bus at ${redacted(natsUrl)}: ${(error as Error).message}`);
+  }
 }
 
 /** The URL without credentials, for messages. */
