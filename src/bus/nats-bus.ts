@@ -17,10 +17,17 @@ export interface NatsBusOptions extends BusOptions {
   reconnectWaitMs?: number;
   /** The connection's name in the server's monitoring. */
   connectionName?: string;
+  /**
+   * How long an idle worker's pull waits on the server before it is renewed; server heartbeats at
+   * half this tell a worker its consumer is gone. At least 1000. Default 10 s.
+   */
+  pullExpiresMs?: number;
 }
 
 export async function openNatsBus(url: string, options: NatsBusOptions = {}): Promise<Bus> {
   const names = busNames(options.prefix ?? DEFAULT_PREFIX);
+  const pullExpiresMs = options.pullExpiresMs ?? 10_000;
+  if (!Number.isSafeInteger(pullExpiresMs) || pullExpiresMs < 1_000) throw new TypeError('pullExpiresMs must be an integer >= 1000');
   const logger = options.logger ?? createLogger('warn');
   const nc = await connect({
     servers: url,
@@ -131,6 +138,8 @@ export async function openNatsBus(url: string, options: NatsBusOptions = {}): Pr
         kind,
         handler,
         ensure,
+        pullExpiresMs,
+
         context: { options: resolved, logger, park: (letter) => publishDeadLetter(js, names, letter) },
       });
       consumers.add(consumer);

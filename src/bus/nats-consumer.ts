@@ -10,8 +10,6 @@ import { runDelivery, type Delivery, type RunnerContext } from './job-runner.js'
 import { decodeJob } from './json.js';
 import type { BusNames } from './subjects.js';
 
-/** How long an idle pull waits on the server before it is renewed (heartbeats watch it meanwhile). */
-const PULL_EXPIRES_MS = 10_000;
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
 
@@ -24,6 +22,8 @@ export interface NatsConsumerDeps {
   context: RunnerContext;
   /** Recreate the durable consumer after it (or its stream) went missing. */
   ensure(): Promise<void>;
+  /** How long an idle pull waits on the server before it is renewed (heartbeats watch it meanwhile). */
+  pullExpiresMs: number;
 }
 
 export async function natsConsumer(deps: NatsConsumerDeps): Promise<JobConsumer & { abandon(cause?: Error): void }> {
@@ -57,30 +57,41 @@ export async function natsConsumer(deps: NatsConsumerDeps): Promise<JobConsumer 
     remove: () => settle(msg, 'remove', () => msg.term()),
   });
 
+  /** The next job, or undefined when the pull expired or was stopped. */
+  const pullOne = async (): Promise<JsMsg | undefined> => {
+    const pull = await consumer.fetch({ max_messages: 1, expires: deps.pullExpiresMs });
+    pulls.add(pull);
+    try {
+      for await (const msg of pull) return msg;
+      return undefined;
+    } finally {
+      // Finished with the pull before the handler runs: left open, its idle-heartbeat monitor would
+      // report a job running longer than two heartbeats as a failed pull.
+      pull.stop();
+      pulls.delete(pull);
+    }
+  };
+
   const slot = async () => {
     let failures = 0;
-    while (!stopping) {
-      let pull: ConsumerMessages | undefined;
+    // A closed connection ends pulls quietly; there is nothing left to pull from.
+    while (!stopping && !nc.isClosed()) {
+      let msg: JsMsg | undefined;
       try {
-        pull = await consumer.fetch({ max_messages: 1, expires: PULL_EXPIRES_MS });
-        pulls.add(pull);
-        for await (const msg of pull) {
-          failures = 0;
-          // Arrived as we stopped: hand it straight back rather than sit on it until the ack wait.
-          if (stopping) settle(msg, 'return', () => msg.nak());
-          else await runDelivery(deliveryOf(msg), handler, context);
-        }
+        msg = await pullOne();
+        failures = 0;
       } catch (error) {
         if (stopping || nc.isClosed()) break;
         failures += 1;
         logger.warn('job pull failed; retrying', { kind, error: String(error), failures });
         await Promise.race([stopped, sleep(Math.min(RETRY_MIN_MS * 2 ** failures, RETRY_MAX_MS))]);
         if (!stopping) await deps.ensure().catch(() => undefined);
-      } finally {
-        if (pull) pulls.delete(pull);
+        continue;
       }
-      // A connection closed under us ends the pull quietly; there is nothing left to pull from.
-      if (nc.isClosed()) break;
+      if (!msg) continue;
+      // Arrived as we stopped: hand it straight back rather than sit on it until the ack wait.
+      if (stopping) settle(msg, 'return', () => msg.nak());
+      else await runDelivery(deliveryOf(msg), handler, context);
     }
   };
 

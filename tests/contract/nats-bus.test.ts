@@ -122,6 +122,30 @@ describe.skipIf(!natsUp)('nats bus', () => {
       }
     });
 
+    it('a job running longer than two pull heartbeats finishes without a failed pull', async () => {
+      const warnings: string[] = [];
+      const logger = createLogger('warn', { write: (line) => warnings.push(line) });
+      const bus = await open(freshPrefix('n'), { pullExpiresMs: 1_000, logger });
+      const done: string[] = [];
+      await bus.consume(
+        'long',
+        async (job) => {
+          for (let beat = 0; beat < 6; beat++) {
+            await new Promise((resolve) => setTimeout(resolve, 250));
+            job.working();
+          }
+          done.push(`${job.id}#${job.attempt}`);
+        },
+        { ackWaitMs: 1_000 },
+      );
+      await bus.enqueue('long', {}, { id: 'j1' });
+      await waitFor('the long job', () => done.length === 1);
+      await bus.enqueue('long', {}, { id: 'j2' });
+      await waitFor('the next job', () => done.length === 2);
+      expect(done).toEqual(['j1#1', 'j2#1']);
+      expect(warnings).toEqual([]);
+    });
+
     it('refuses to start on a stream of the same name that cannot hold a work queue', async () => {
       const prefix = freshPrefix('n');
       prefixes.add(prefix);
