@@ -22,6 +22,8 @@ const DEAD_LETTER_MAX_AGE_MS = 30 * 24 * 3_600_000;
 
 /** JetStream's "stream name already in use with a different configuration". */
 const STREAM_NAME_IN_USE = 10058;
+/** JetStream's "consumer already exists" (servers from 2.10 on, for a create with other settings). */
+const CONSUMER_ALREADY_EXISTS = 10148;
 
 export async function ensureJobStreams(jsm: JetStreamManager, names: BusNames, duplicateWindowMs: number): Promise<void> {
   await ensureStream(jsm, {
@@ -62,20 +64,26 @@ const sameSubjects = (a: readonly string[] | undefined, b: readonly string[] | u
   JSON.stringify([...(a ?? [])].sort()) === JSON.stringify([...(b ?? [])].sort());
 
 /**
- * Create the kind's durable consumer, or bring its ack wait to ours: on nats-server 2.9 adding an
- * existing durable with a different updatable setting updates it, and the same settings are a no-op.
- * No server-side max_deliver: the runner counts attempts, so a job whose dead-lettering failed still
- * comes back instead of being stranded in the stream.
+ * Create the kind's durable consumer, or bring its ack wait to ours. nats-server 2.9 treats adding an
+ * existing durable as create-or-update; newer servers refuse a "create" whose settings differ
+ * ("consumer already exists"), and then an update does it. No server-side max_deliver: the runner
+ * counts attempts, so a job whose dead-lettering failed still comes back instead of being stranded.
  */
 export async function ensureJobConsumer(jsm: JetStreamManager, names: BusNames, kind: string, ackWaitMs: number): Promise<void> {
-  await jsm.consumers.add(names.jobStream, {
-    durable_name: names.consumer(kind),
-    filter_subject: names.job(kind),
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
-    ack_wait: nanos(ackWaitMs),
-    max_deliver: -1,
-  });
+  const durable = names.consumer(kind);
+  try {
+    await jsm.consumers.add(names.jobStream, {
+      durable_name: durable,
+      filter_subject: names.job(kind),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(ackWaitMs),
+      max_deliver: -1,
+    });
+  } catch (error) {
+    if (!(error instanceof JetStreamApiError && error.code === CONSUMER_ALREADY_EXISTS)) throw error;
+    await jsm.consumers.update(names.jobStream, durable, { ack_wait: nanos(ackWaitMs) });
+  }
 }
 
 export async function publishDeadLetter(js: JetStreamClient, names: BusNames, letter: DeadLetter): Promise<void> {
