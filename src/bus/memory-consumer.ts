@@ -13,10 +13,12 @@ export function memoryConsumer(queue: MemoryJobQueue, handler: JobHandler, conte
   const worker: QueueWorker = {
     room: () => (stopping ? 0 : context.options.concurrency - running.size),
     deliver(delivery) {
-      const run = runDelivery(delivery, handler, context).finally(() => {
-        running.delete(run);
-        queue.pump();
-      });
+      const run = runDelivery(delivery, handler, context)
+        .catch((error) => context.logger.error('job runner failed', { kind: delivery.kind, error: String(error) }))
+        .finally(() => {
+          running.delete(run);
+          queue.pump();
+        });
       running.add(run);
     },
   };

@@ -91,7 +91,7 @@ export async function natsConsumer(deps: NatsConsumerDeps): Promise<JobConsumer 
       if (!msg) continue;
       // Arrived as we stopped: hand it straight back rather than sit on it until the ack wait.
       if (stopping) settle(msg, 'return', () => msg.nak());
-      else await runDelivery(deliveryOf(msg), handler, context);
+      else await runDelivery(deliveryOf(msg), handler, context).catch((error) => logger.error('job runner failed', { kind, error: String(error) }));
     }
   };
 

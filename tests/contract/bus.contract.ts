@@ -47,7 +47,7 @@ export function busContract(name: string, fixture: BusFixture): void {
     const stuck: (() => void)[] = [];
 
     /** Another bus for this test (its own prefix unless `sharePrefix`), closed afterwards. */
-    const openBus = async (options: BusOptions = {}) => {
+    const openAnother = async (options: BusOptions = {}) => {
       const busPrefix = options.prefix ?? freshPrefix('c');
       const another = await fixture.open({ logger: createLogger('debug', { write: (line) => logs.push(JSON.parse(line)) }), ...options, prefix: busPrefix });
       opened.push({ bus: another, prefix: busPrefix });
@@ -64,7 +64,7 @@ export function busContract(name: string, fixture: BusFixture): void {
     beforeEach(async () => {
       logs = [];
       prefix = freshPrefix('c');
-      bus = await openBus({ prefix });
+      bus = await openAnother({ prefix });
     });
 
     afterEach(async () => {
@@ -129,7 +129,7 @@ export function busContract(name: string, fixture: BusFixture): void {
       });
 
       it('does not deliver what another prefix publishes', async () => {
-        const other = await openBus();
+        const other = await openAnother();
         const received: string[] = [];
         await bus.subscribe('>', (_data, subject) => received.push(subject));
         other.publish('feed.s', bytes('theirs'));
@@ -159,12 +159,6 @@ export function busContract(name: string, fixture: BusFixture): void {
         await sleep(30);
         expect(received).toEqual([`${subject}|hello`]);
         expect(subjectToken('a.b')).not.toBe(subjectToken('a~2Eb'));
-      });
-
-      it('lets a listener register for reconnects and remove itself', () => {
-        const off = bus.onReconnect(() => {});
-        expect(typeof off).toBe('function');
-        off();
       });
     });
 
@@ -227,7 +221,7 @@ export function busContract(name: string, fixture: BusFixture): void {
       });
 
       it('accepts the same id again once the duplicate window has passed', async () => {
-        const windowed = await openBus({ duplicateWindowMs: 400 });
+        const windowed = await openAnother({ duplicateWindowMs: 400 });
         const seen: number[] = [];
         await windowed.consume('work', (job) => void seen.push(job.payload.n as number));
         expect(await windowed.enqueue('work', { n: 1 }, { id: 'cmd-8' })).toEqual({ duplicate: false });
