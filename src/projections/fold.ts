@@ -14,6 +14,8 @@ interface Touched {
   base: Known | typeof UNKNOWN;
   current: Known;
   written: boolean;
+  /** A write-once document: known to be new, kept out of the cache. */
+  writeOnce?: boolean;
 }
 
 const keyOf = (collection: string, id: string) => `${collection}\u0000${id}`;
@@ -30,6 +32,7 @@ export async function foldBatch(
   const touched = new Map<string, Touched>();
   const loading = new Map<string, Promise<Known>>();
   const owned = new Set(projection.collections);
+  const writeOnce = new Set(projection.writeOnce ?? []);
 
   const own = (collection: string): void => {
     if (!owned.has(collection)) {
@@ -67,6 +70,13 @@ export async function foldBatch(
     },
     put(collection, id, doc) {
       own(collection);
+      if (writeOnce.has(collection)) {
+        // Written once, never read back by the projection (history entries): nothing to look up for
+        // the index diff, and no place in the cache, where a rebuild's million entries would push
+        // out the documents that are read again.
+        touched.set(keyOf(collection, id), { collection, id, base: null, current: deepFreeze(doc), written: true, writeOnce: true });
+        return;
+      }
       stage(collection, id, deepFreeze(doc));
     },
     delete(collection, id) {
@@ -140,7 +150,7 @@ export async function foldBatch(
   return {
     ops,
     settle() {
-      for (const [key, entry] of touched) cache.remember(key, entry.current);
+      for (const [key, entry] of touched) if (!entry.writeOnce) cache.remember(key, entry.current);
     },
   };
 }

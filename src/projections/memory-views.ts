@@ -1,7 +1,12 @@
 // Embedded read-model store: plain maps in this process, rebuilt from the log at every start.
-// It mirrors the Redis adapter's semantics exactly (the same contract suite runs against both), so a
-// projection that works embedded works in production: documents round-trip through JSON, commits are
-// all-or-nothing, an older checkpoint is a no-op, and leases fence commits.
+// It mirrors the Redis adapter's semantics (the same contract suite runs against both), so a projection
+// that works embedded works in production: documents hold JSON values only, commits are all-or-nothing,
+// an older checkpoint is a no-op, and leases fence commits.
+//
+// Documents are kept as deep-frozen objects, not JSON text: the projector already hands over frozen
+// documents (its tx freezes what it stages), so a commit stores them as they are and a read hands out
+// the same object, with no encode or decode on either side. Nobody can change stored state through a
+// reference: a caller's unfrozen object is copied (through JSON, as Redis would) before it is frozen.
 import type { Position } from '../events/store.js';
 import {
   LeaseLostError,
@@ -31,9 +36,7 @@ interface HeldLease {
 }
 
 export function memoryViewStore(): ViewStore {
-  // Documents are kept as JSON text, not objects: callers can never mutate stored state through a
-  // reference they kept, and values behave as they do in Redis (undefined dropped, Dates as strings).
-  const collections = new Map<string, Map<string, string>>();
+  const collections = new Map<string, Map<string, Doc>>();
   const indexes = new Map<string, SortedIndex>();
   const projections = new Map<string, ProjectionState>();
   const leases = new Map<string, HeldLease>();
@@ -61,12 +64,12 @@ export function memoryViewStore(): ViewStore {
     index.members.insert({ id, score });
   }
 
-  function applyOp(op: ViewOp, serialized: string | undefined): void {
+  function applyOp(op: ViewOp, stored: Doc | undefined): void {
     switch (op.op) {
       case 'put': {
         let docs = collections.get(op.collection);
         if (docs === undefined) collections.set(op.collection, (docs = new Map()));
-        docs.set(op.id, serialized as string);
+        docs.set(op.id, stored as Doc);
         return;
       }
       case 'delete':
@@ -91,17 +94,13 @@ export function memoryViewStore(): ViewStore {
   return {
     async get(collection, id) {
       assertOpen();
-      const text = collections.get(collection)?.get(id);
-      return text === undefined ? undefined : (JSON.parse(text) as Doc);
+      return collections.get(collection)?.get(id);
     },
 
     async getMany(collection, ids) {
       assertOpen();
       const docs = collections.get(collection);
-      return ids.map((id) => {
-        const text = docs?.get(id);
-        return text === undefined ? undefined : (JSON.parse(text) as Doc);
-      });
+      return ids.map((id) => docs?.get(id));
     },
 
     async range(indexName, options: RangeOptions) {
@@ -129,11 +128,11 @@ export function memoryViewStore(): ViewStore {
       // Equal counts as older: a commit replayed verbatim (a client resend, a redelivered batch) must
       // not apply its ops a second time.
       if (current?.position !== undefined && checkpoint <= current.position) return;
-      const serialized = ops.map((op) => {
+      const stored = ops.map((op) => {
         validateOp(op);
-        return op.op === 'put' ? JSON.stringify(op.doc) : undefined;
+        return op.op === 'put' ? frozenDoc(op.doc) : undefined;
       });
-      ops.forEach((op, i) => applyOp(op, serialized[i]));
+      ops.forEach((op, i) => applyOp(op, stored[i]));
       projections.set(projection, { ...current, position: checkpoint });
     },
 
@@ -181,6 +180,24 @@ export function memoryViewStore(): ViewStore {
       closed = true;
     },
   };
+}
+
+/**
+ * The document as stored: a frozen object is taken as it is (the projector deep-freezes what it stages,
+ * and a frozen document is immutable all the way down by that contract); anything else is copied
+ * through JSON, exactly what Redis would keep, then deep-frozen.
+ */
+function frozenDoc(doc: Doc): Doc {
+  if (Object.isFrozen(doc)) return doc;
+  return deepFreeze(JSON.parse(JSON.stringify(doc)) as Doc);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
 }
 
 /** Rejects ops the Redis adapter could not store either, before anything is applied. */

@@ -36,6 +36,11 @@ export interface Projection {
   collections: readonly string[];
   /** Every index it writes starts with one of these (reset deletes `<prefix>*`). */
   indexPrefixes: readonly string[];
+  /**
+   * Collections whose documents are written once and never read back by apply() (history entries):
+   * the projector neither looks them up nor caches them.
+   */
+  writeOnce?: readonly string[];
   /** Index membership of a document; the runner diffs old vs new membership into index/unindex ops. */
   indexesOf(collection: string, id: string, doc: Doc): IndexEntry[];
   /** Pure apart from tx: fold one event into the read models. Unknown event types are ignored. */

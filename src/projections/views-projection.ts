@@ -97,8 +97,9 @@ function recordHistory(sessionId: string, stored: StoredEvent, event: DomainEven
     position: stored.position,
     type: stored.type,
     at: stored.metadata.at,
-    // The upcast data, copied: the tx freezes what it is given, and the event belongs to the caller.
-    data: structuredClone(event.data) as Record<string, unknown>,
+    // The tx freezes what it is given: data the store already froze is shared as it is; anything
+    // else belongs to the caller and is copied first.
+    data: (Object.isFrozen(event.data) ? event.data : structuredClone(event.data)) as Record<string, unknown>,
   } satisfies HistoryDoc);
 }
 
@@ -123,6 +124,7 @@ export const viewsProjection: Projection = {
   version: VIEWS_VERSION,
   collections: [PLANS, SESSIONS, APPROVALS, HISTORY],
   indexPrefixes: ['sessions:', 'approvals:', 'plans:', 'history:'],
+  writeOnce: [HISTORY],
   indexesOf,
   apply,
 };

@@ -37,6 +37,10 @@ export interface Lease {
 }
 
 export interface ViewStore {
+  /**
+   * Documents handed out are read-only: the memory adapter returns its own frozen objects (mutating
+   * one throws), the Redis adapter fresh copies. Build a new object to change one.
+   */
   get(collection: string, id: string): Promise<Doc | undefined>;
   getMany(collection: string, ids: readonly string[]): Promise<(Doc | undefined)[]>;
   /** Members of an index, highest score first. */

@@ -71,12 +71,17 @@ export function viewStoreContract(name: string, open: () => Promise<ViewStore>):
         expect(await views.get('sessions', oddId)).toBeUndefined();
       });
 
-      it('hands out copies: mutating a read or a committed object does not change the store', async () => {
+      it('keeps stored state out of reach: mutating a read or a committed object does not change the store', async () => {
         const original: Doc = { list: [1] };
         await views.commit('views', [put('plans', 'p', original)], 1);
-        (original.list as number[]).push(2);
+        (original.list as number[]).push(2); // the caller's own object stays the caller's
         const read = (await views.get('plans', 'p')) as { list: number[] };
-        read.list.push(3);
+        // A read is a copy (Redis) or frozen (memory): either way the attempt cannot reach the store.
+        try {
+          read.list.push(3);
+        } catch (error) {
+          expect(error).toBeInstanceOf(TypeError);
+        }
         expect(await views.get('plans', 'p')).toEqual({ list: [1] });
       });
     });
