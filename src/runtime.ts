@@ -11,7 +11,7 @@ import { createCommands } from './commands/service.js';
 import { startProjector } from './projections/projector.js';
 import { viewsProjection } from './projections/views-projection.js';
 import { startApprovalTimer, type ApprovalTimer } from './handlers/approval-timer.js';
-import { checkpointConsistency, projectorConsistency, type ReadConsistency } from './http/consistency.js';
+import { checkpointConsistency, projectorConsistency, startupGate, type ReadConsistency } from './http/consistency.js';
 import { createApp } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
 import type { Readiness } from './http/ops.js';
@@ -115,7 +115,8 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
   let draining = false;
   const responding = new Set<ServerResponse>();
   if (roles.has('edge')) {
-    const app = createApp({ commands, views, store, consistency, metrics, readiness, log, maxBodyBytes: config.maxBodyBytes, authSecret: config.authSecret });
+    const startup = startupGate(consistency, headAtStart);
+    const app = createApp({ commands, views, store, consistency, startup, metrics, readiness, log, maxBodyBytes: config.maxBodyBytes, authSecret: config.authSecret });
     server = await new Promise<HttpServer>((resolve, reject) => {
       // serve() without createServer options builds a node:http server.
       const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s as HttpServer)) as ServerType;

@@ -8,7 +8,7 @@ import type { Commands } from '../commands/service.js';
 import type { EventStore } from '../events/store.js';
 import type { ViewStore } from '../projections/views.js';
 import type { Logger } from '../log.js';
-import type { ReadConsistency } from './consistency.js';
+import type { ReadConsistency, StartupGate } from './consistency.js';
 import type { Metrics } from './metrics.js';
 import { problem, problemOf, problemResponse, ProblemError } from './problem.js';
 import { commandRoutes } from './commands.js';
@@ -20,6 +20,8 @@ export interface ApiDeps {
   views: ViewStore;
   store: EventStore;
   consistency: ReadConsistency;
+  /** Reads wait for the read models to reach the log head as of start-up (never 404 an acknowledged write). */
+  startup?: StartupGate;
   metrics: Metrics;
   readiness: ReadinessCheck;
   log: Logger;
@@ -68,7 +70,7 @@ export function createApp(deps: ApiDeps) {
 
   const api = new Hono();
   api.route('/', commandRoutes(deps.commands, deps.metrics));
-  api.route('/', queryRoutes(deps.views, deps.store, deps.consistency));
+  api.route('/', queryRoutes(deps.views, deps.store, deps.consistency, deps.startup));
   const ops = opsRoutes(deps.metrics, deps.readiness);
   api.route('/', ops);
   app.route('/api/v1', api);

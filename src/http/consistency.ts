@@ -32,3 +32,32 @@ export function checkpointConsistency(views: ViewStore, projection: string, poll
     },
   };
 }
+
+/**
+ * Reads that never lie after a restart: until the read models have reached the log head as it stood
+ * when this process started, an acknowledged write may be missing from them (embedded read models
+ * are still being rebuilt, or a projector is catching up). Queries wait for that point, boundedly,
+ * instead of answering 404 or a stale body; once reached, the gate stays open.
+ */
+export interface StartupGate {
+  /** True once the read models reached the start-up head. */
+  open(): boolean;
+  /** Wait until open, at most timeoutMs; false when still behind. */
+  wait(timeoutMs: number): Promise<boolean>;
+  /** The log head at start-up that reads wait for. */
+  readonly head: number;
+}
+
+export function startupGate(consistency: ReadConsistency, head: number): StartupGate {
+  let opened = head === 0;
+  return {
+    head,
+    open: () => opened,
+    async wait(timeoutMs) {
+      if (opened) return true;
+      if (await consistency.waitFor(head, timeoutMs)) opened = true;
+      return opened;
+    },
+  };
+}
+

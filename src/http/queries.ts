@@ -7,20 +7,31 @@ import { APPROVALS, type ApprovalDoc } from '../projections/approval-view.js';
 import { PLANS, type PlanDoc } from '../projections/plan-view.js';
 import { SESSIONS, type SessionDoc } from '../projections/session-view.js';
 import { HISTORY, indexNames, type HistoryDoc } from '../projections/views-projection.js';
-import type { ReadConsistency } from './consistency.js';
-import { fail } from './problem.js';
+import type { ReadConsistency, StartupGate } from './consistency.js';
+import { fail, problem, ProblemError } from './problem.js';
 import { etag, query } from './request.js';
 import { historyQuery, listApprovalsQuery, listSessionsQuery, streamQuery, waitForQuery } from './schemas.js';
 import { approvalBody, historyBody, pendingApprovalBody, planBody, planStatusBody, sessionBody } from './bodies.js';
 
 const WAIT_TIMEOUT_MS = 5_000;
+/** How long a query waits for the read models to catch up after a restart before answering 503. */
+const STARTUP_WAIT_MS = 2_000;
 const DEFAULT_PAGE = 50;
 
-export function queryRoutes(views: ViewStore, store: EventStore, consistency: ReadConsistency) {
+export function queryRoutes(views: ViewStore, store: EventStore, consistency: ReadConsistency, startup?: StartupGate) {
   const app = new Hono();
 
   async function caughtUp(c: Context): Promise<void> {
     const { wait_for } = query(c, waitForQuery);
+    if (startup !== undefined && !startup.open() && !(await startup.wait(STARTUP_WAIT_MS))) {
+      throw new ProblemError(
+        problem(503, 'not_caught_up', `the read models are still catching up with the log after a restart (to position ${startup.head}); retry shortly`, {
+          position: await consistency.position(),
+          log_head_at_start: startup.head,
+        }),
+        { 'retry-after': '1' },
+      );
+    }
     if (wait_for === undefined) return;
     const head = await store.headPosition();
     if (wait_for > head) {

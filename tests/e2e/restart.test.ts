@@ -4,6 +4,10 @@
 // burst of commands loses nothing it acknowledged.
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { openSqliteEventStore } from '../../src/events/sqlite-store.js';
+import { createCommandHandler } from '../../src/commands/handle.js';
+import { createCommands } from '../../src/commands/service.js';
 import { afterEach, describe, expect, test } from 'vitest';
 import { client, flushRedisKeys, startServer, type Client, type TestServer } from '../support/server.js';
 import { REDIS_URL, serviceAvailable, uniquePrefix } from '../support/services.js';
@@ -102,6 +106,46 @@ for (const mode of modes) {
       expect(retried.status).toBe(200);
       expect(retried.body).toMatchObject({ changed: false, position: approved.body.position });
       expect((await c.get('/ready')).body.checks.event_store.detail).toBe(headNow);
+    });
+
+    test('right after a restart, a write acknowledged before it is never read as 404: the read waits, or says 503 not_caught_up', async () => {
+      const prefix = uniquePrefix(`e2e-restart-gate-${randomUUID().slice(0, 8)}`);
+      prefixes.push(prefix);
+      const first = await start(mode.env, { viewsKeyPrefix: prefix });
+      await Promise.all(Array.from({ length: 5 }, () => draftPlan(first.c)));
+      await first.server.close();
+      // Thousands more events written while the server was down (by another process, say): the new
+      // server must project them (embedded: every one of them) before its reads can be trusted. The
+      // plans read back are the last ones written, so the newest end of the log.
+      const store = openSqliteEventStore(join(first.server.dir, 'planline.db'));
+      let acknowledged: Array<{ plan_id: string }> = [];
+      try {
+        const commands = createCommands(createCommandHandler(store));
+        for (let batch = 0; batch < 25; batch++) {
+          acknowledged = await Promise.all(
+            Array.from({ length: 40 }, (_, i) =>
+              commands.createPlan({ goal: `offline ${batch}-${i}`, subtasks: [{ description: 'a' }, { description: 'b', dependencies: [0] }] }, { command_id: randomUUID() }),
+            ),
+          );
+        }
+      } finally {
+        await store.close();
+      }
+      const second = await start(mode.env, { dir: first.server.dir, viewsKeyPrefix: prefix });
+      const replies = await Promise.all(acknowledged.map((plan) => second.c.get(`/plans/${plan.plan_id}`)));
+      for (const reply of replies) {
+        if (reply.status === 503) {
+          expect(reply.body.code).toBe('not_caught_up');
+          expect(reply.headers.get('retry-after')).toBe('1');
+        } else expect(reply.status, reply.text).toBe(200);
+      }
+      const again = await eventually(
+        () => Promise.all(acknowledged.map((plan) => second.c.get(`/plans/${plan.plan_id}`))),
+        (all) => all.every((reply) => reply.status === 200),
+        10_000,
+        'every plan readable',
+      );
+      expect(again).toHaveLength(acknowledged.length);
     });
 
     test('a deadline set before a restart still fires after it (from the log, not the new config)', async () => {
