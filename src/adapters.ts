@@ -9,6 +9,7 @@ import type { ViewStore } from './projections/views.js';
 import type { Bus, BusOptions } from './bus/bus.js';
 import { memoryBus } from './bus/memory-bus.js';
 import { memoryViewStore } from './projections/memory-views.js';
+import { openSqliteViewStore } from './projections/sqlite-views.js';
 
 export async function openEventStore(config: EventStoreConfig): Promise<EventStore> {
   if (config.kind === 'sqlite') {
@@ -21,12 +22,38 @@ export async function openEventStore(config: EventStoreConfig): Promise<EventSto
 
 export interface OpenedViews {
   views: ViewStore;
-  /** 'memory' views start empty and are rebuilt from the log; 'redis' views persist. */
-  kind: 'memory' | 'redis';
+  /**
+   * 'memory' views start empty and are rebuilt from the log at every start; 'sqlite' views persist in a
+   * file beside the embedded log (a restart projects only what is new); 'redis' views are shared.
+   * Memory and SQLite views belong to this process: it must project them itself.
+   */
+  kind: 'memory' | 'sqlite' | 'redis';
 }
 
-export async function openViewStore(redisUrl: string | undefined, keyPrefix = 'planline:'): Promise<OpenedViews> {
-  if (!redisUrl) return { views: memoryViewStore(), kind: 'memory' };
+export interface ViewStoreChoice {
+  redisUrl: string | undefined;
+  /** Redis key prefix (default "planline:"). */
+  keyPrefix?: string | undefined;
+  /** Without Redis, the embedded event log this process uses: a file gets persisted read models beside it. */
+  eventStore?: EventStoreConfig | undefined;
+  /** Id of the event log (persisted read models built from another log start empty). */
+  logId?: string | undefined;
+}
+
+/** `data/planline.db` → `data/planline.views.db`: the embedded read models live beside the log. */
+export function viewsFileBeside(logPath: string): string {
+  return logPath.replace(/(\.db)?$/, '.views.db');
+}
+
+export async function openViewStore(choice: ViewStoreChoice): Promise<OpenedViews> {
+  const { redisUrl, keyPrefix = 'planline:', eventStore } = choice;
+  if (!redisUrl) {
+    if (eventStore?.kind === 'sqlite' && eventStore.path !== ':memory:' && eventStore.path !== '') {
+      const views = openSqliteViewStore(viewsFileBeside(eventStore.path), choice.logId !== undefined ? { logId: choice.logId } : {});
+      return { views, kind: 'sqlite' };
+    }
+    return { views: memoryViewStore(), kind: 'memory' };
+  }
   const [{ Redis }, { redisViewStore }] = await Promise.all([import('ioredis'), import('./projections/redis-views.js')]);
   const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
   try {

@@ -34,9 +34,14 @@ export interface PlanlineOptions {
 
 export async function startPlanline(config: Config, log: Logger, options: PlanlineOptions = {}): Promise<Planline> {
   const store = await openEventStore(config.eventStore);
-  const { views, kind: viewsKind } = await openViewStore(config.redisUrl, options.viewsKeyPrefix);
-  // In-memory read models exist only in this process: it must project them itself.
-  const roles = new Set(viewsKind === 'memory' ? [...config.roles, 'projector' as const] : config.roles);
+  const { views, kind: viewsKind } = await openViewStore({
+    redisUrl: config.redisUrl,
+    keyPrefix: options.viewsKeyPrefix,
+    eventStore: config.eventStore,
+    logId: config.redisUrl ? undefined : await store.logId(),
+  });
+  // Embedded read models (memory, or SQLite beside the log) belong to this process: it must project them.
+  const roles = new Set(viewsKind === 'redis' ? config.roles : [...config.roles, 'projector' as const]);
 
   const handler = createCommandHandler(store);
   const commands = createCommands(handler, {

@@ -36,7 +36,7 @@ export const rebuildCommand: CliCommand = {
     const config = loadConfig(io.env);
     if (config.redisUrl !== undefined) await assertRedisReachable(config.redisUrl);
     return withEventStore(io, async (store) => {
-      const opened = await openViewStore(config.redisUrl, keyPrefix);
+      const opened = await openViewStore({ redisUrl: config.redisUrl, keyPrefix, eventStore: config.eventStore, logId: await store.logId() });
       try {
         io.err(describeTarget(opened, keyPrefix));
         const progress = progressReporter(io.err, 'rebuild');
@@ -83,10 +83,15 @@ async function assertRedisReachable(redisUrl: string, timeoutMs = 2_000): Promis
 }
 
 function describeTarget(opened: OpenedViews, keyPrefix: string): string {
-  return opened.kind === 'memory'
-    ? 'REDIS_URL is unset: the embedded read models live in the server process and are rebuilt at every start; ' +
-        'rebuilding a throwaway in-memory copy as a check that the whole log projects'
-    : `rebuilding ${viewsProjection.name} v${viewsProjection.version} in Redis under ${keyPrefix}* (a running projector must be stopped first)`;
+  switch (opened.kind) {
+    case 'memory':
+      return 'REDIS_URL is unset and the log is not a file: the read models live in the server process and are rebuilt at every start; ' +
+        'rebuilding a throwaway in-memory copy as a check that the whole log projects';
+    case 'sqlite':
+      return `rebuilding ${viewsProjection.name} v${viewsProjection.version} in the embedded read models beside the log (a running server must be stopped first)`;
+    case 'redis':
+      return `rebuilding ${viewsProjection.name} v${viewsProjection.version} in Redis under ${keyPrefix}* (a running projector must be stopped first)`;
+  }
 }
 
 export interface ViewCounts {

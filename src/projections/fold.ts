@@ -3,6 +3,7 @@
 import type { StoredEvent } from '../events/store.js';
 import type { ViewOp, ViewStore } from './views.js';
 import type { DocumentCache, Known } from './document-cache.js';
+import { deepFreeze } from './freeze.js';
 import type { Projection, ProjectionTx } from './projector.js';
 
 const UNKNOWN: unique symbol = Symbol('unknown');
@@ -153,13 +154,4 @@ export async function foldBatch(
       for (const [key, entry] of touched) if (!entry.writeOnce) cache.remember(key, entry.current);
     },
   };
-}
-
-/** Freezes a JSON value in place; subtrees already frozen (shared with an older frozen doc) are skipped. */
-export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
 }

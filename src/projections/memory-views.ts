@@ -8,8 +8,10 @@
 // the same object, with no encode or decode on either side. Nobody can change stored state through a
 // reference: a caller's unfrozen object is copied (through JSON, as Redis would) before it is frozen.
 import type { Position } from '../events/store.js';
+import { deepFreeze } from './freeze.js';
 import {
   LeaseLostError,
+  validateViewOp,
   type Doc,
   type IndexMember,
   type Lease,
@@ -129,7 +131,7 @@ export function memoryViewStore(): ViewStore {
       // not apply its ops a second time.
       if (current?.position !== undefined && checkpoint <= current.position) return;
       const stored = ops.map((op) => {
-        validateOp(op);
+        validateViewOp(op);
         return op.op === 'put' ? frozenDoc(op.doc) : undefined;
       });
       ops.forEach((op, i) => applyOp(op, stored[i]));
@@ -192,26 +194,7 @@ function frozenDoc(doc: Doc): Doc {
   return deepFreeze(JSON.parse(JSON.stringify(doc)) as Doc);
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object') {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
-}
 
-/** Rejects ops the Redis adapter could not store either, before anything is applied. */
-function validateOp(op: ViewOp): void {
-  if ((op.op === 'index' || op.op === 'unindex') && typeof op.index !== 'string') {
-    throw new TypeError(`view op ${op.op}: index must be a string`);
-  }
-  if (op.op === 'index' && !Number.isFinite(op.score)) {
-    throw new TypeError(`view op index ${op.index}/${op.id}: score must be a finite number, got ${String(op.score)}`);
-  }
-  if (op.op === 'put' && (op.doc === null || typeof op.doc !== 'object')) {
-    throw new TypeError(`view op put ${op.collection}/${op.id}: doc must be an object`);
-  }
-}
 
 function compare(scoreA: number, idA: string, scoreB: number, idB: string): number {
   // Scores are unique per index by contract; the id tie-break only keeps a misuse deterministic.

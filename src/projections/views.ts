@@ -75,3 +75,17 @@ export class LeaseLostError extends Error {
     super(`lease ${lease.name} is no longer held by ${lease.owner}`);
   }
 }
+
+/** Rejects an op no adapter could store (Redis decides the rules), before anything is applied. */
+export function validateViewOp(op: ViewOp): void {
+  if ((op.op === 'index' || op.op === 'unindex') && typeof op.index !== 'string') {
+    throw new TypeError(`view op ${op.op}: index must be a string`);
+  }
+  if (op.op === 'index' && !Number.isFinite(op.score)) {
+    throw new TypeError(`view op index ${op.index}/${op.id}: score must be a finite number, got ${String(op.score)}`);
+  }
+  if (op.op === 'put' && (op.doc === null || typeof op.doc !== 'object')) {
+    throw new TypeError(`view op put ${op.collection}/${op.id}: doc must be an object`);
+  }
+}
+

@@ -497,12 +497,12 @@ describe('planline rebuild', () => {
     return documentsOf(views);
   }
 
-  it('with REDIS_URL unset says the embedded views rebuild at start, and still rebuilds them as a check', async () => {
+  it('with REDIS_URL unset rebuilds the embedded read models beside the log file', async () => {
     const run = await cli(['rebuild'], sqliteEnv(logPath));
     expect(run.code).toBe(0);
     const total = (await readAllEvents(logPath)).length;
-    expect(run.err[0]).toMatch(/REDIS_URL is unset: .* rebuilt at every start/);
-    expect(run.err.at(-1)).toMatch(new RegExp(`^rebuilt views v${viewsProjection.version} in memory: ${total} events up to position ${total} in [\\d.]+ s \\(\\d+ events/s\\); sessions=2 plans=2 approvals=3 history=${total}$`));
+    expect(run.err[0]).toMatch(/in the embedded read models beside the log/);
+    expect(run.err.at(-1)).toMatch(new RegExp(`^rebuilt views v${viewsProjection.version} in sqlite: ${total} events up to position ${total} in [\\d.]+ s \\(\\d+ events/s\\); sessions=2 plans=2 approvals=3 history=${total}$`));
   });
 
   it('fails clearly when Redis cannot be reached', async () => {
@@ -526,7 +526,7 @@ describe('planline rebuild', () => {
       expect(run.code).toBe(0);
       expect(run.err.at(-1)).toMatch(/^rebuilt views v\d+ in redis: \d+ events .* sessions=2 plans=2 approvals=3 history=\d+$/);
 
-      const opened = await openViewStore(REDIS_URL, prefix);
+      const opened = await openViewStore({ redisUrl: REDIS_URL, keyPrefix: prefix });
       try {
         const inRedis = await documentsOf(opened.views);
         expect(Object.values(inRedis).every((doc) => doc !== undefined)).toBe(true);
@@ -539,7 +539,7 @@ describe('planline rebuild', () => {
     });
 
     it('replaces stale documents: a rebuild over damaged views restores them', async () => {
-      const opened = await openViewStore(REDIS_URL, prefix);
+      const opened = await openViewStore({ redisUrl: REDIS_URL, keyPrefix: prefix });
       try {
         await opened.views.commit('scratch', [{ op: 'put', collection: 'plans', id: executed.planId, doc: { plan_id: executed.planId, status: 'wrong' } }], 1);
         expect(await opened.views.get('plans', executed.planId)).toMatchObject({ status: 'wrong' });
