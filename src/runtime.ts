@@ -33,7 +33,7 @@ export interface PlanlineOptions {
 }
 
 export async function startPlanline(config: Config, log: Logger, options: PlanlineOptions = {}): Promise<Planline> {
-  const store = await openEventStore(config.eventStore);
+  const store = await openEventStore(config.eventStore, log);
   const { views, kind: viewsKind } = await openViewStore(config.redisUrl, options.viewsKeyPrefix);
   // In-memory read models exist only in this process: it must project them itself.
   const roles = new Set(viewsKind === 'memory' ? [...config.roles, 'projector' as const] : config.roles);
