@@ -127,9 +127,19 @@ function kurrentEventStore(
   let closing: Promise<void> | null = null;
   let skippedWarnings = 0;
 
+  let acceptingAppends = true;
+  /** Appends under way: close() lets them finish (they are bounded) before it closes the client. */
+  const appendsUnderWay = new Set<Promise<unknown>>();
+
   function open(): KurrentDBClient {
-    if (client === null || closing !== null) throw new EventStoreUnavailableError('event store is closed');
+    if (client === null) throw new EventStoreUnavailableError('event store is closed');
     return client;
+  }
+
+  function tracked<T>(work: Promise<T>): Promise<T> {
+    appendsUnderWay.add(work);
+    void work.finally(() => appendsUnderWay.delete(work)).catch(() => undefined);
+    return work;
   }
 
   function noteSkipped(stream: string, revision: bigint, reason: string): void {
@@ -151,10 +161,10 @@ function kurrentEventStore(
 
   async function append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     const [part] = validateAppends([{ stream, events, expected }]) as [StreamAppend];
-    open();
+    if (!acceptingAppends) throw new EventStoreUnavailableError(client === null ? 'event store is closed' : 'event store is closing');
     // Identical appends in flight in this process go to the server once (see in-flight.ts).
-    return appendsInFlight.run(appendKey([part]), () =>
-      sendWithResends([part], () => appendOnce(part), (found) => found.streams[0]!),
+    return tracked(
+      appendsInFlight.run(appendKey([part]), () => sendWithResends([part], () => appendOnce(part), (found) => found.streams[0]!)),
     );
   }
 
@@ -175,7 +185,7 @@ function kurrentEventStore(
 
   async function appendMulti(appends: readonly StreamAppend[]): Promise<MultiAppendResult> {
     const parts = validateAppends(appends);
-    open();
+    if (!acceptingAppends) throw new EventStoreUnavailableError(client === null ? 'event store is closed' : 'event store is closing');
     if (parts.length === 1) {
       // One stream is atomic on any server.
       const result = await append(parts[0]!.stream, parts[0]!.events, parts[0]!.expected);
@@ -186,7 +196,7 @@ function kurrentEventStore(
       // reader see half of it, or a crash leave half of it. Refuse; callers check capabilities first.
       throw new EventStoreUnavailableError(`appendMulti of ${parts.length} streams refused: ${support.reason}`);
     }
-    return multiAppendsInFlight.run(appendKey(parts), () => sendWithResends(parts, () => multiAppendOnce(parts), (found) => found));
+    return tracked(multiAppendsInFlight.run(appendKey(parts), () => sendWithResends(parts, () => multiAppendOnce(parts), (found) => found)));
   }
 
   async function multiAppendOnce(parts: StreamAppend[]): Promise<MultiAppendResult> {
@@ -241,7 +251,7 @@ function kurrentEventStore(
         return await send();
       } catch (error) {
         const delay = isResendable(error) ? resendDelayMs(sends) : undefined;
-        if (delay === undefined || closing !== null) {
+        if (delay === undefined || client === null) {
           const translated = translateAppendError(error, expectedByStream);
           if (isResendable(error) && translated instanceof EventStoreUnavailableError) {
             translated.message = `${translated.message} (after ${sends} attempt${sends === 1 ? '' : 's'})`;
@@ -425,7 +435,8 @@ function kurrentEventStore(
     open();
     const after = options.after ?? 0;
     assertCount(after, 'after');
-    let stopped = false;
+    // Subscribing to a store that is closing gives a subscription that has already ended, as SQLite does.
+    let stopped = closing !== null;
     let current: { unsubscribe(): Promise<void>; destroy(): void } | null = null;
     let wake: (() => void) | null = null;
 
@@ -478,11 +489,11 @@ function kurrentEventStore(
               throw new HandlerFailed(error);
             }
           }
-          if (stopped) break;
+          if (stopped || client === null) break;
           log.warn('KurrentDB subscription ended without close(); resubscribing', { after: last });
         } catch (error) {
           if (error instanceof HandlerFailed) throw error.error;
-          if (stopped) break;
+          if (stopped || client === null) break; // closed, or the store closed under it
           log.warn('KurrentDB subscription dropped; resubscribing', { after: last, error: String(error) });
         } finally {
           await endCurrent();
@@ -590,7 +601,11 @@ function kurrentEventStore(
     },
     close() {
       closing ??= (async () => {
+        // Subscriptions first: their handlers may still append, and those appends must land. Then the
+        // appends under way finish (resends are bounded), and only then is the client closed.
         await Promise.all([...subscriptions].map((s) => s.close()));
+        acceptingAppends = false;
+        await Promise.allSettled([...appendsUnderWay]);
         const closed = client;
         client = null;
         if (closed !== null) await closeClient(closed);
