@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openKurrentEventStore, type KurrentEventStore } from '../../src/events/kurrent-store.js';
 import { MAX_APPEND_SENDS } from '../../src/events/kurrent-policy.js';
-import { EventStoreUnavailableError, type StoredEvent } from '../../src/events/store.js';
+import { EventStoreUnavailableError, WrongExpectedRevisionError, type StoredEvent } from '../../src/events/store.js';
 import { createLogger } from '../../src/log.js';
 import { startScriptedKurrentDb, type ReceivedSubscription, type ScriptedEvent, type ScriptedKurrentDb } from '../support/scripted-kurrentdb.js';
 import { newEvents } from './event-store.contract.js';
@@ -231,5 +231,55 @@ describe('KurrentDB adapter reads against a scripted server', () => {
     server.answerRead = () => ({ fail: grpc.status.INTERNAL, details: 'disk on fire' });
     await expect(store.readStream('plan-1')).rejects.toBeInstanceOf(EventStoreUnavailableError);
     await expect(store.headPosition()).rejects.toBeInstanceOf(EventStoreUnavailableError);
+  });
+});
+
+describe('KurrentDB adapter on a server with multi-stream append (scripted)', () => {
+  let server: ScriptedKurrentDb;
+  let store: KurrentEventStore;
+
+  beforeEach(async () => {
+    server = await startScriptedKurrentDb('25.1.0.0', true);
+    store = await openKurrentEventStore(server.url, { log: createLogger('error'), connectTimeoutMs: 2_000 });
+  });
+  afterEach(async () => {
+    await store.close();
+    await server.close();
+  });
+
+  it('writes several streams as one multi-stream append, metadata as string properties, revisions as sent', async () => {
+    expect(store.capabilities.atomicMultiStream).toBe(true);
+    server.answerMultiAppend = () => ({ position: 900, revisions: [3, 0] });
+    // Each stream's own last position is read back (stream reads go through the Rust bridge).
+    server.answerRead = (read) => ({ events: [{ stream: read.stream, revision: 3, position: 800 }] });
+    const session = newEvents(1);
+    const plan = newEvents(1);
+    const result = await store.appendMulti([
+      { stream: 'session-1', events: session, expected: 2 },
+      { stream: 'plan-1', events: plan, expected: 'no_stream' },
+    ]);
+    expect(result).toEqual({ streams: [{ nextRevision: 3, position: 800 }, { nextRevision: 0, position: 900 }], position: 900 });
+
+    const [sent] = server.multiAppends;
+    expect(sent!.map((s) => [s.stream, s.expectedRevision])).toEqual([['session-1', '2'], ['plan-1', '-1']]);
+    expect(sent![0]!.records[0]).toEqual({
+      id: session[0]!.id,
+      type: 'ThingHappened',
+      data: session[0]!.data,
+      properties: { ...session[0]!.metadata, schema_version: '1' },
+    });
+  });
+
+  it('reports a conflict on any stream as WrongExpectedRevisionError naming that stream', async () => {
+    server.answerMultiAppend = () => ({ conflict: { stream: 'plan-1', expectedRevision: '-1', actualRevision: '0' } });
+    const error = await store
+      .appendMulti([
+        { stream: 'session-1', events: newEvents(1), expected: 2 },
+        { stream: 'plan-1', events: newEvents(1), expected: 'no_stream' },
+      ])
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WrongExpectedRevisionError);
+    expect(error).toMatchObject({ stream: 'plan-1', expected: 'no_stream', actual: 0 });
+    expect(server.multiAppends).toHaveLength(1); // a conflict is an answer: nothing is sent again
   });
 });

@@ -13,6 +13,9 @@ import shared from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/s
 import status from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/status_pb.js';
 import streamsGrpc from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/streams_grpc_pb.js';
 import streams from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/streams_pb.js';
+import streamsV2Errors from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v2/streams/errors_pb.js';
+import streamsV2Grpc from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v2/streams/streams_grpc_pb.js';
+import streamsV2 from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v2/streams/streams_pb.js';
 import { Any } from 'google-protobuf/google/protobuf/any_pb.js';
 
 /** One append as the server received it (all of its batch messages put together). */
@@ -63,6 +66,19 @@ export interface ScriptedEvent {
 
 export type ReadAnswer = { events: ScriptedEvent[] } | { streamNotFound: string } | { fail: grpc.status; details: string };
 
+/** One stream of a multi-stream append (AppendSession) as the server received it. */
+export interface ReceivedStreamAppend {
+  stream: string;
+  /** As sent: -1 no stream, -2 any, -4 stream exists, or a revision; undefined when not sent. */
+  expectedRevision: string | undefined;
+  records: { id: string; type: string; data: unknown; properties: Record<string, unknown> }[];
+}
+
+export type MultiAppendAnswer =
+  | { position: number; revisions: number[] }
+  /** A server's StreamRevisionConflict for the first stream whose expectation failed. */
+  | { conflict: { stream: string; expectedRevision: string; actualRevision: string } };
+
 export interface ScriptedKurrentDb {
   /** A connection string for the adapter, through a proxy that counts open connections. */
   readonly url: string;
@@ -71,6 +87,8 @@ export interface ScriptedKurrentDb {
   answerAppend: (append: ReceivedAppend, index: number) => AppendAnswer;
   /** Called for every $all subscription, in order. */
   onSubscribe: (subscription: ReceivedSubscription) => void;
+  readonly multiAppends: ReceivedStreamAppend[][];
+  answerMultiAppend: (append: ReceivedStreamAppend[]) => MultiAppendAnswer;
   /** Reads (not subscriptions) as received; the Rust bridge behind the client's reads sends these. */
   readonly reads: ReceivedRead[];
   answerRead: (read: ReceivedRead) => ReadAnswer;
@@ -79,13 +97,16 @@ export interface ScriptedKurrentDb {
   close(): Promise<void>;
 }
 
-export async function startScriptedKurrentDb(serverVersion = '24.10.0.0'): Promise<ScriptedKurrentDb> {
+/** `multiStreamAppend`: list (and serve) the v2 AppendSession method, as KurrentDB 25.1+ does. */
+export async function startScriptedKurrentDb(serverVersion = '24.10.0.0', multiStreamAppend = false): Promise<ScriptedKurrentDb> {
   const server = new grpc.Server();
   const scripted: ScriptedKurrentDb = {
     url: '',
     appends: [],
     answerAppend: (_append, index) => ({ kind: 'success', revision: 0, position: 1000 + index }),
     onSubscribe: () => undefined,
+    multiAppends: [],
+    answerMultiAppend: (append) => ({ position: 1000, revisions: append.map(() => 0) }),
     reads: [],
     answerRead: () => ({ events: [] }),
     openConnections: () => sockets.size,
@@ -99,7 +120,10 @@ export async function startScriptedKurrentDb(serverVersion = '24.10.0.0'): Promi
       method.setMethodName('BatchAppend');
       const methods = new serverFeatures.SupportedMethods();
       methods.setEventStoreServerVersion(serverVersion);
-      methods.setMethodsList([method]);
+      const appendSession = new serverFeatures.SupportedMethod();
+      appendSession.setServiceName('kurrentdb.protocol.v2.streams.StreamsService');
+      appendSession.setMethodName('AppendSession');
+      methods.setMethodsList(multiStreamAppend ? [method, appendSession] : [method]);
       callback(null, methods);
     },
   });
@@ -201,6 +225,58 @@ export async function startScriptedKurrentDb(serverVersion = '24.10.0.0'): Promi
     },
   });
 
+  if (multiStreamAppend) {
+    server.addService(streamsV2Grpc.StreamsServiceService, {
+      appendRecords: unimplemented,
+      appendSession(call: grpc.ServerReadableStream<InstanceType<typeof streamsV2.AppendRequest>, unknown>, callback: grpc.sendUnaryData<unknown>) {
+        const received: ReceivedStreamAppend[] = [];
+        call.on('data', (request: InstanceType<typeof streamsV2.AppendRequest>) => {
+          received.push({
+            stream: request.getStream(),
+            expectedRevision: request.hasExpectedRevision() ? request.getExpectedRevision() : undefined,
+            records: request.getRecordsList().map((record) => ({
+              id: record.getRecordId() ?? '',
+              type: record.getSchema()?.getName() ?? '',
+              data: JSON.parse(Buffer.from(record.getData_asU8()).toString('utf8')) as unknown,
+              properties: properties(record.getPropertiesMap()),
+            })),
+          });
+        });
+        call.on('end', () => {
+          scripted.multiAppends.push(received);
+          const answer = scripted.answerMultiAppend(received);
+          if ('conflict' in answer) {
+            const conflict = new streamsV2Errors.StreamRevisionConflictErrorDetails();
+            conflict.setStream(answer.conflict.stream);
+            conflict.setExpectedRevision(answer.conflict.expectedRevision);
+            conflict.setActualRevision(answer.conflict.actualRevision);
+            const details = new Any();
+            details.pack(conflict.serializeBinary(), 'kurrentdb.protocol.v2.streams.errors.StreamRevisionConflictErrorDetails');
+            const rich = new status.Status();
+            rich.setCode(9 as never); // FAILED_PRECONDITION
+            rich.setMessage('stream revision conflict');
+            rich.setDetails(details);
+            const metadata = new grpc.Metadata();
+            metadata.set('grpc-status-details-bin', Buffer.from(rich.serializeBinary()));
+            callback({ code: grpc.status.FAILED_PRECONDITION, details: 'stream revision conflict', metadata } as grpc.ServiceError, null);
+            return;
+          }
+          const response = new streamsV2.AppendSessionResponse();
+          response.setPosition(String(answer.position));
+          response.setOutputList(
+            received.map((part, i) => {
+              const output = new streamsV2.AppendResponse();
+              output.setStream(part.stream);
+              output.setStreamRevision(String(answer.revisions[i]));
+              return output;
+            }),
+          );
+          callback(null, response);
+        });
+      },
+    });
+  }
+
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
   );
@@ -231,6 +307,15 @@ export async function startScriptedKurrentDb(serverVersion = '24.10.0.0'): Promi
     server.forceShutdown();
   }
   return scripted;
+}
+
+/** Property values as the server would see them (the client sends every value as a string). */
+function properties(map: ReturnType<InstanceType<typeof streamsV2.AppendRecord>['getPropertiesMap']>): Record<string, unknown> {
+  const result: Record<string, unknown> = {};
+  map.forEach((value, key) => {
+    result[key] = value.toJavaScript();
+  });
+  return result;
 }
 
 function streamIdentifier(stream: string) {
