@@ -4,6 +4,16 @@
 // resending appends the server dropped, resubscribing after a drop, closing what it opened, and reads
 // that other tools' records on a shared server cannot break. Shapes and decisions live beside it:
 // kurrent-decode.ts (records), kurrent-errors.ts (errors), kurrent-policy.ts (backoff, capabilities).
+//
+// Known limits, all from the client or the server rather than this file:
+// - The Rust client behind stream and $all reads (@kurrent/bridge 0.2.2) has no close, and its
+//   connection outlives garbage collection: a store that has read keeps that one connection open
+//   until the process exits. Everything else it opened (gRPC channel, streams) is closed by close().
+// - A caller's own retry with `any`/`stream_exists` is deduplicated by the server only while its
+//   bounded cache of recent event ids remembers the first write; explicit revisions and `no_stream`
+//   are checked against the index and always are (the command side uses those).
+// - A multi-stream retry that is idempotent on some of its streams but not all is refused by the
+//   server without naming a stream; it surfaces here as unavailable, not as a conflict.
 import { randomUUID } from 'node:crypto';
 import {
   BACKWARDS,
