@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { EventStoreConfig } from './config.js';
 import type { EventStore } from './events/store.js';
+import type { Logger } from './log.js';
 import { openSqliteEventStore } from './events/sqlite-store.js';
 import type { ViewStore } from './projections/views.js';
 import type { Bus, BusOptions } from './bus/bus.js';
@@ -11,13 +12,14 @@ import { memoryBus } from './bus/memory-bus.js';
 import { memoryViewStore } from './projections/memory-views.js';
 import { openSqliteViewStore } from './projections/sqlite-views.js';
 
-export async function openEventStore(config: EventStoreConfig): Promise<EventStore> {
+/** `log` receives what an adapter learns at connect (KurrentDB: server version, multi-stream support). */
+export async function openEventStore(config: EventStoreConfig, log?: Logger): Promise<EventStore> {
   if (config.kind === 'sqlite') {
     if (config.path !== ':memory:') mkdirSync(dirname(config.path), { recursive: true });
     return openSqliteEventStore(config.path);
   }
   const { openKurrentEventStore } = await import('./events/kurrent-store.js');
-  return openKurrentEventStore(config.connectionString);
+  return openKurrentEventStore(config.connectionString, log === undefined ? {} : { log });
 }
 
 export interface OpenedViews {

@@ -33,7 +33,7 @@ export interface PlanlineOptions {
 }
 
 export async function startPlanline(config: Config, log: Logger, options: PlanlineOptions = {}): Promise<Planline> {
-  const store = await openEventStore(config.eventStore);
+  const store = await openEventStore(config.eventStore, log);
   const { views, kind: viewsKind } = await openViewStore({
     redisUrl: config.redisUrl,
     keyPrefix: options.viewsKeyPrefix,

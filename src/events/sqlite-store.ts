@@ -488,6 +488,8 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
   const store: SqliteEventStore = {
     path,
     durability,
+    // One SQLite transaction holds every stream of an appendMulti.
+    capabilities: { atomicMultiStream: true },
     append,
     appendMulti: appendParts,
     readStream,

@@ -104,7 +104,18 @@ export interface Subscription {
 
 export type BatchHandler = (events: StoredEvent[]) => Promise<void> | void;
 
+/** What an adapter can promise beyond the basics; callers choose their strategy from it. */
+export interface StoreCapabilities {
+  /**
+   * appendMulti writes several streams as one atomic commit. When false (a KurrentDB server older than
+   * 25.1), appendMulti refuses more than one stream: write one stream, then follow up on the others.
+   */
+  readonly atomicMultiStream: boolean;
+}
+
 export interface EventStore {
+  /** Known once the store is open (an adapter that must ask its server asks while opening). */
+  readonly capabilities: StoreCapabilities;
   /** Append atomically with optimistic concurrency. Durable before it resolves. */
   append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult>;
   /**
