@@ -16,6 +16,8 @@ import {
   type Position,
   type Revision,
   type StreamAppend,
+  type AppendResult,
+  type MultiAppendResult,
 } from '../events/store.js';
 import { conflict, DomainError, staleRevision } from './errors.js';
 
@@ -197,7 +199,7 @@ export function createCommandHandler(store: EventStore, options: CommandHandlerO
     if (appends.length === 0) {
       return { position: entry.position, duplicate: false, written: new Map(), primaryEvents: [] };
     }
-    const result = await store.appendMulti(appends);
+    const result = appends.length === 1 || store.capabilities.atomicMultiStream ? await store.appendMulti(appends) : await appendInTurn(appends);
     const written = new Map<string, { state: unknown; revision: Revision; appended: string[] }>();
     writes.forEach(({ stream, events }, index) => {
       const known = loaded.get(stream)!;
@@ -216,6 +218,17 @@ export function createCommandHandler(store: EventStore, options: CommandHandlerO
     });
     const primaryEvents = writes.find((w) => w.stream === primary.stream)?.events ?? [];
     return { position: result.position, duplicate: false, written, primaryEvents };
+  }
+
+  /**
+   * A store that cannot write several streams atomically (KurrentDB before 25.1) gets them one at a
+   * time, the primary stream first: its event records the intent, so if a later append fails (a crash,
+   * a conflict) a retry of the command finds it applied and finishes what it recorded.
+   */
+  async function appendInTurn(appends: readonly StreamAppend[]): Promise<MultiAppendResult> {
+    const streams: AppendResult[] = [];
+    for (const { stream, events, expected } of appends) streams.push(await store.append(stream, events, expected));
+    return { streams, position: Math.max(...streams.map((s) => s.position)) };
   }
 
   /** Run `task` after every earlier task on the same stream (in this process) has finished. */

@@ -431,14 +431,14 @@ for (const adapter of adapters) {
 
     it('keeps its lease through a catch-up and a rebuild that take longer than the ttl', async () => {
       // Catch-up and rebuild loops run on already-settled promises; renewal must not depend on timers
-      // firing on their own. A slow projection (busy ~0.4 ms per event) makes each run several ttls long.
+      // firing on their own. A slow projection (busy ~1.1 ms per event) makes each run several ttls long.
       // The ttl leaves room for a loaded machine descheduling this process for a while.
       const { store, views } = setup();
       const head = await appendEvents(store, 2_000, 50);
-      const ttl = 250;
+      const ttl = 1_000;
       const slow = streamStats(1, {
         beforeApply: () => {
-          const until = performance.now() + 0.4;
+          const until = performance.now() + 1.1;
           while (performance.now() < until);
         },
       });

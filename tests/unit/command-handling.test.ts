@@ -223,4 +223,31 @@ describe('command handling', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('on a store without atomic multi-stream appends, a use case writes its streams in turn and a retry finishes one interrupted half-way', async () => {
+    // An older KurrentDB: appendMulti refuses more than one stream. The SQLite store underneath is real.
+    let failFollowUp = true;
+    const older: EventStore = {
+      ...store,
+      capabilities: { atomicMultiStream: false },
+      appendMulti: (appends) => (appends.length > 1 ? Promise.reject(new Error('not atomic here')) : store.appendMulti(appends)),
+      append: (stream, events, expected) => {
+        if (failFollowUp && stream.startsWith('plan-') && events.some((e) => e.type === 'PlanSuperseded')) {
+          failFollowUp = false;
+          return Promise.reject(new Error('connection lost'));
+        }
+        return store.append(stream, events, expected);
+      },
+    };
+    const commands = createCommands(createCommandHandler(older));
+    const first = await commands.createPlan({ goal: 'g', subtasks }, { command_id: 'p1' });
+    expect(await types(streams.plan(first.plan_id))).toEqual(['PlanDrafted', 'PlanApprovalRequested']);
+    await expect(commands.sendUserMessage(first.session_id, { content: 'change of plan' }, { command_id: 'm1' })).rejects.toThrow('connection lost');
+    expect((await commands.sessionState(first.session_id)).session.message_count).toBe(1);
+    // The client retries with its key: the recorded supersede is carried out, once.
+    const retried = await createCommands(createCommandHandler(older)).sendUserMessage(first.session_id, { content: 'change of plan' }, { command_id: 'm1' });
+    expect(retried.superseded_plan_id).toBe(first.plan_id);
+    expect(await types(streams.plan(first.plan_id))).toEqual(['PlanDrafted', 'PlanApprovalRequested', 'PlanSuperseded']);
+    expect((await types(streams.session(first.session_id))).filter((t) => t === 'UserMessageReceived')).toHaveLength(1);
+  });
 });
