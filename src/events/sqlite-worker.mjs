@@ -3,17 +3,20 @@
 // serves HTTP. Plain JavaScript on purpose: a worker_threads Worker needs a JS file, and this one runs
 // as-is both from src/ (vitest runs the TypeScript sources) and from dist/ (`npm run build` copies it).
 //
-// Protocol (the TypeScript side, sqlite-store.ts, declares the same shapes as types):
-//   workerData:  { path, synchronous, busyTimeoutMs, headCacheSize, schema, logIdCandidate }
+// Protocol (sqlite-protocol.ts declares the same shapes as types):
+//   workerData:  { path, synchronous, busyTimeoutMs, headCacheSize, schema, logIdCandidate, fileMustExist }
 //   → main:      { type: 'ready', logId, journalMode, synchronous }   once, after the connection opened
-//   main →:      { type: 'requests', requests: [...] }                appends, reads, head; any number
-//   → main:      { type: 'results', results: [...], stats?, committed? }
+//   → main:      { type: 'startFailed', message, code? }              instead, when it cannot open; it ends
+//   main →:      { type: 'requests', requests: [...] }                appends, reads, head
+//   → main:      { type: 'results', results: [...], stats?, committed?, head? }
 //   main →:      { type: 'close' }    → main: { type: 'closed' }, then the thread ends
 //
 // Reads are answered as soon as their message arrives. Appends wait for the next group commit: every
-// append received since the last commit is written in ONE transaction (one sync), each still checked
-// exactly against its stream's revision, including earlier appends of the same group. A result is
-// posted only after that transaction committed, so the main thread acknowledges only durable appends.
+// one received since the last commit is written in ONE transaction (one sync), in the order received,
+// each still checked exactly against its streams' revisions, including earlier appends of the same
+// group. A result is posted only after that transaction committed, so the main thread acknowledges
+// only durable appends; `wrote` marks results that wrote events and `head` is the last position the
+// group wrote: the main thread hands those events to its subscribers directly.
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
@@ -21,17 +24,31 @@ import Database from 'better-sqlite3';
 const NO_EVENTS = -1;
 const SYNCHRONOUS_LEVELS = ['off', 'normal', 'full', 'extra'];
 
-const { path, synchronous, busyTimeoutMs, headCacheSize, schema, logIdCandidate } = workerData;
+const { path, synchronous, busyTimeoutMs, headCacheSize, schema, logIdCandidate, fileMustExist } = workerData;
 const port = parentPort;
 if (port === null) throw new Error('sqlite-worker.mjs must run as a worker thread');
 
-const db = new Database(path);
-db.pragma('journal_mode = WAL');
-db.pragma(`synchronous = ${String(synchronous).toUpperCase()}`);
-db.pragma(`busy_timeout = ${Number(busyTimeoutMs)}`);
-// The main thread already created the schema in a file; a ':memory:' database exists only here.
-db.exec(schema);
-db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)`).run(logIdCandidate);
+const db = openDatabase();
+
+function openDatabase() {
+  let opened;
+  try {
+    // fileMustExist: a restarted worker whose file vanished must fail, not start an empty log in its place.
+    opened = new Database(path, { fileMustExist: Boolean(fileMustExist) });
+    opened.pragma('journal_mode = WAL');
+    opened.pragma(`synchronous = ${String(synchronous).toUpperCase()}`);
+    opened.pragma(`busy_timeout = ${Number(busyTimeoutMs)}`);
+    // The main thread already created the schema in a file; a ':memory:' database exists only here.
+    opened.exec(schema);
+    opened.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)`).run(logIdCandidate);
+    return opened;
+  } catch (error) {
+    // Said in words: an error object thrown out of a worker reaches the main thread without its message.
+    opened?.close();
+    port.postMessage({ type: 'startFailed', ...unavailable(`cannot open ${path}`, error) });
+    process.exit(1);
+  }
+}
 
 const selectColumns = 'SELECT position, stream, revision, id, type, data, metadata FROM events';
 const statements = {
@@ -167,7 +184,8 @@ function appendOne(append, groupHeads) {
     written += part.ids.length;
     return { nextRevision, position: positions[p] };
   });
-  return { result: { id, ok: { streams, position: positions[positions.length - 1] } }, written };
+  const position = positions[positions.length - 1];
+  return { result: { id, ok: { streams, position }, wrote: true }, written, position };
 }
 
 const writeGroup = db.transaction((group, groupHeads) => {
@@ -205,12 +223,16 @@ function flush() {
   stats.appends += group.length;
   stats.largestGroup = Math.max(stats.largestGroup, group.length);
   const results = new Array(outcomes.length);
+  let head = 0;
   for (let i = 0; i < outcomes.length; i++) {
-    stats.events += outcomes[i].written;
-    results[i] = outcomes[i].result;
+    const outcome = outcomes[i];
+    stats.events += outcome.written;
+    if (outcome.written > 0 && outcome.position > head) head = outcome.position;
+    results[i] = outcome.result;
   }
-  // groupHeads only holds streams this group wrote to; idempotent replays and conflicts wrote nothing.
-  port.postMessage({ type: 'results', results, stats, committed: groupHeads.size > 0 });
+  // Idempotent replays and conflicts wrote nothing: a group of only those commits nothing to announce.
+  if (head > 0) port.postMessage({ type: 'results', results, stats, committed: true, head });
+  else port.postMessage({ type: 'results', results, stats });
 }
 
 function read(request) {
