@@ -46,8 +46,27 @@ export interface AppendRequest {
   parts: AppendPart[];
 }
 
+/**
+ * A chunk of an ordered import: events of any streams, written in the order given, each at the
+ * revision it names (or recognised as already there), all or nothing.
+ */
+export interface ImportRequest {
+  op: 'import';
+  id: number;
+  /** The import session, and this chunk's place in it: the worker writes chunk n only after chunk n - 1. */
+  session: string;
+  seq: number;
+  streams: string[];
+  revisions: Revision[];
+  ids: string[];
+  types: string[];
+  data: string[];
+  metadata: string[];
+}
+
 export type WorkerRequest =
   | AppendRequest
+  | ImportRequest
   | { op: 'readStream'; id: number; stream: string; forwards: boolean; from: number; limit: number }
   | { op: 'readAll'; id: number; after: Position; limit: number }
   | { op: 'head'; id: number };
@@ -58,14 +77,25 @@ export type WorkerFailure =
       stream: string;
       expected: ExpectedRevision;
       actual: Revision | 'no_stream';
+      /** Import only: the event of the chunk that conflicted. */
+      index?: number;
     }
-  | { kind: 'unavailable'; message: string; code?: string };
+  | { kind: 'unavailable'; message: string; code?: string }
+  /** An import chunk not written because an earlier chunk of its session was not. */
+  | { kind: 'abandoned'; message: string };
 
 /**
- * `ok` is a MultiAppendResult (append), the JSON text of a StoredEvent[]
+ * `ok` is a MultiAppendResult (append), an ImportChunkWire (import), the JSON text of a StoredEvent[]
  * (reads) or a Position (head). `wrote` marks a result that wrote events (not an idempotent replay).
  */
 export type WorkerResult = { id: number; ok: unknown; wrote?: boolean; error?: undefined } | { id: number; error: WorkerFailure };
+
+export interface ImportChunkWire {
+  imported: number;
+  present: number;
+  /** Position of the last event this chunk wrote; 0 when it wrote none. */
+  position: Position;
+}
 
 export type FromWorker =
   | { type: 'ready'; logId: string; journalMode: string; synchronous: string }

@@ -19,7 +19,8 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
-import type { CommitStats, Synchronous, WorkerRequest } from './sqlite-protocol.js';
+import type { ImportChunkResult, ImportedStoreEvent, ImportSession, OrderedImport } from './ordered-import.js';
+import type { CommitStats, ImportChunkWire, ImportRequest, Synchronous, WorkerRequest } from './sqlite-protocol.js';
 import { createReader, parseEvents, prepareDatabase, SCHEMA, type SqliteDurability } from './sqlite-reader.js';
 import { subscribe, type DeliveryStats, type SqliteSubscription, type SubscriptionSource } from './sqlite-subscription.js';
 import { committedTail, frozenCopy, type TailLimits } from './sqlite-tail.js';
@@ -65,7 +66,7 @@ export interface SqliteEventStoreOptions {
   restartBackoff?: Partial<RestartBackoff>;
 }
 
-export interface SqliteEventStore extends EventStore {
+export interface SqliteEventStore extends EventStore, OrderedImport {
   /** The file this store writes (':memory:' for a throwaway store). */
   readonly path: string;
   readonly durability: SqliteDurability;
@@ -253,6 +254,48 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
     return appendParts([{ stream, events, expected }]).then((result) => result.streams[0]!);
   }
 
+  function openImport(): ImportSession {
+    const session = randomUUID();
+    let seq = 0;
+    return { write: (events) => importChunk(session, seq++, events) };
+  }
+
+  function importChunk(session: string, seq: number, events: readonly ImportedStoreEvent[]): Promise<ImportChunkResult> {
+    if (closing) return Promise.reject(new EventStoreUnavailableError('event store is closed'));
+    let message: ImportRequest;
+    try {
+      if (!Array.isArray(events as unknown) || events.length === 0) throw new RangeError('importEvents needs at least one event');
+      const count = events.length;
+      message = {
+        op: 'import',
+        id: 0,
+        session,
+        seq,
+        streams: new Array<string>(count),
+        revisions: new Array<number>(count),
+        ids: new Array<string>(count),
+        types: new Array<string>(count),
+        data: new Array<string>(count),
+        metadata: new Array<string>(count),
+      };
+      for (let i = 0; i < count; i++) {
+        const event = events[i]!;
+        validateImported(event, i);
+        message.streams[i] = event.stream;
+        message.revisions[i] = event.revision;
+        message.ids[i] = event.id.toLowerCase();
+        message.types[i] = event.type;
+        message.data[i] = JSON.stringify(event.data);
+        message.metadata[i] = JSON.stringify(event.metadata);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Subscribers of this process find these events in the file: the worker's commit report moves our
+    // head past them, and the tail never holds them.
+    return (link.request(message) as Promise<ImportChunkWire>).then((ok) => ({ imported: ok.imported, alreadyPresent: ok.present, position: ok.position }));
+  }
+
   function readEvents(message: WorkerRequest): Promise<StoredEvent[]> {
     return link.request(message).then(parseEvents);
   }
@@ -355,6 +398,7 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
     durability,
     append,
     appendMulti: appendParts,
+    openImport,
     readStream,
     readAll,
     headPosition: () => whenOpen(() => (reader !== null ? Promise.resolve(reader.headPosition()) : (link.request({ op: 'head', id: 0 }) as Promise<Position>))),
@@ -393,6 +437,15 @@ function validateAppend(stream: string, events: NewEvent[], expected: ExpectedRe
     ids.add(id);
     if (typeof event.type !== 'string' || event.type.length === 0) throw new TypeError('event type must be a non-empty string');
   }
+}
+
+/** One event of an import chunk; duplicates and conflicts are the worker's to find (it checks the file). */
+function validateImported(event: ImportedStoreEvent, index: number): void {
+  const where = `event ${index} of the chunk`;
+  if (typeof event.stream !== 'string' || event.stream.length === 0) throw new TypeError(`${where}: stream name must be a non-empty string`);
+  if (!Number.isSafeInteger(event.revision) || event.revision < 0) throw new RangeError(`${where}: revision must be a non-negative integer, got ${event.revision}`);
+  if (typeof event.id !== 'string' || !UUID_PATTERN.test(event.id)) throw new TypeError(`${where}: event id ${event.id} is not a UUID`);
+  if (typeof event.type !== 'string' || event.type.length === 0) throw new TypeError(`${where}: event type must be a non-empty string`);
 }
 
 function assertCount(value: number, what: string): void {

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, type SqliteDurability } from './sqlite-reader.js';
 import type { CommitStats, FromWorker, WorkerData, WorkerFailure, WorkerRequest, WorkerResult } from './sqlite-protocol.js';
+import { ImportAbandonedError, ImportConflictError } from './ordered-import.js';
 import { EventStoreUnavailableError, WrongExpectedRevisionError, type Position } from './store.js';
 
 /** The worker entry: next to this module in src/, and in dist/ because `npm run build` copies it there. */
@@ -335,7 +336,12 @@ export function linkSqliteWorker(options: WorkerLinkOptions): WorkerLink {
 }
 
 function toError(failure: WorkerFailure): Error {
-  if (failure.kind === 'conflict') return new WrongExpectedRevisionError(failure.stream, failure.expected, failure.actual);
+  if (failure.kind === 'abandoned') return new ImportAbandonedError(failure.message);
+  if (failure.kind === 'conflict') {
+    return failure.index === undefined
+      ? new WrongExpectedRevisionError(failure.stream, failure.expected, failure.actual)
+      : new ImportConflictError(failure.stream, failure.expected, failure.actual, failure.index);
+  }
   const error = new EventStoreUnavailableError(failure.message);
   if (failure.code !== undefined) Object.assign(error, { code: failure.code });
   return error;

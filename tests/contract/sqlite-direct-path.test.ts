@@ -217,6 +217,18 @@ describe('sqlite direct path', () => {
     await store.append('after', newEvents(3), 'no_stream');
     expect(store.deliveryStats()).toMatchObject({ heldEvents: 0, heldBytes: 0 });
   });
+
+  it('delivers events an import wrote from the file, in order with direct ones', async () => {
+    const store = open(freshPath(), { pollIntervalMs: 60_000 });
+    const { delivered } = record(store);
+    await store.append('direct', newEvents(1), 'no_stream');
+    const imported = newEvents(3).map((e, i) => ({ ...e, stream: 'imported', revision: i }));
+    await store.openImport().write(imported);
+    await store.append('direct', newEvents(1), 0);
+    await waitFor(() => delivered.length === 5);
+    expect(delivered.map((e) => e.stream)).toEqual(['direct', 'imported', 'imported', 'imported', 'direct']);
+    expect(delivered).toEqual(await wholeLog(store));
+  });
 });
 
 async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
