@@ -139,7 +139,9 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
         busyTimeoutMs,
         headCacheSize: options.headCacheSize ?? 100_000,
         schema: SCHEMA,
-        logIdCandidate: prepared.logId,
+        // A file's log id exists already; a fresh candidate makes a file replaced behind our back (one
+        // without an id) show up as another log, which a restarted worker then refuses to write.
+        logIdCandidate: privateDatabase ? prepared.logId : randomUUID(),
         fileMustExist: !privateDatabase,
       },
       durability,

@@ -3,7 +3,7 @@
 // subscriptions carry on without gap or repeat. A worker that cannot start fails clearly and is retried
 // with backoff, not in a loop.
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -208,6 +208,39 @@ describe('sqlite worker restart', () => {
     expect(log.map((e) => e.stream)).toEqual(['before', 'before', 'after']);
     await waitFor(() => delivered.length === 3);
     expect(delivered).toEqual(log);
+  });
+
+  it('refuses to write a file that holds another log in its place', async () => {
+    const home = join(dir, randomUUID());
+    mkdirSync(home);
+    const path = join(home, 'log.db');
+    const store = open(path, { restartBackoff: { initialMs: 20, maxMs: 20 } });
+    await store.append('mine', newEvents(1), 'no_stream');
+    // Behind the store's back, its directory moves away and another log takes its place.
+    renameSync(home, `${home}.away`);
+    mkdirSync(home);
+    const other = openSqliteEventStore(path);
+    await other.append('theirs', newEvents(1), 'no_stream');
+    await other.close();
+    const exited = exitOf(store);
+    void workerThreadOf(store)!.terminate();
+    await exited;
+
+    const refused = await store.append('mine', newEvents(1), 0).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(EventStoreUnavailableError);
+    expect((refused as Error).message).toMatch(/the file was replaced/);
+    const theirs = openSqliteEventStore(path);
+    expect((await theirs.readAll()).map((e) => e.stream)).toEqual(['theirs']);
+    await theirs.close();
+
+    // Once its own file is back, the store carries on where it was.
+    rmSync(home, { recursive: true });
+    renameSync(`${home}.away`, home);
+    let next: AppendResult | undefined;
+    for (const deadline = Date.now() + 2_000; next === undefined && Date.now() < deadline; await sleep(20)) {
+      next = await store.append('mine', newEvents(1), 0).catch(() => undefined);
+    }
+    expect(next).toEqual({ nextRevision: 1, position: 2 });
   });
 
   it('in memory, the log dies with its worker: the store says so and stays unavailable', async () => {
