@@ -1,5 +1,6 @@
 // `npm run bench`: every figure, each next to its raw baseline from the same run.
 import { benchHttpCommands, printHttpCommands } from './http-commands.js';
+import { benchImport, printImport } from './import.js';
 import { benchPlanReads, printPlanReads } from './plan-reads.js';
 import { benchViewsRebuild, printViewsRebuild } from './views-rebuild.js';
 
@@ -8,3 +9,5 @@ console.log();
 printPlanReads(await benchPlanReads());
 console.log();
 printViewsRebuild(await benchViewsRebuild());
+console.log();
+printImport(await benchImport());

@@ -60,7 +60,8 @@ function lifecycle(n: number, at: string): Array<{ stream: string; events: Domai
 
 const EVENTS_PER_LIFECYCLE = 16;
 
-async function generate(store: EventStore, events: number): Promise<number> {
+/** A log of about `events` events of plan lifecycles, 200 written concurrently (interleaved in the log). */
+export async function generate(store: EventStore, events: number): Promise<number> {
   const at = new Date().toISOString();
   const lifecycles = Math.ceil(events / EVENTS_PER_LIFECYCLE);
   let written = 0;

@@ -1,20 +1,23 @@
-// `planline import <file>`: append the events of an export to the configured store, each stream in
-// order with explicit expected revisions and the original event ids. The ids make it idempotent (the
-// store answers a replayed append without writing), so an interrupted import is finished by running it
-// again, and importing the same file twice writes nothing the second time.
+// `planline import <file>`: append the events of an export to the configured store, in the export's
+// global order, each at its revision, with the original event ids. The ids make it idempotent (events
+// already there are recognised and not written again), so an interrupted import is finished by running
+// it again, and importing the same file twice writes nothing the second time.
 //
-// Two passes over the file: every line is validated before the first append, so a file with one bad
-// line changes nothing. Events are appended in file order (which is log order for an export), one
-// append at a time: the global order across streams is part of the history (a session's fsm_state at
-// an event depends on which plan events came before it), and concurrent appends would not keep it.
-import { createReadStream } from 'node:fs';
+// Two passes over the file: every line is validated before the first write, so a file with one bad
+// line changes nothing. The second pass writes the file in order, because the global order across
+// streams is part of the history (a session's fsm_state at an event depends on which plan events came
+// before it). A store that offers ordered import (SQLite) takes a chunk of thousands of events of any
+// streams per commit; any other store gets the events one stream run at a time (import-write.ts).
+// Both passes cut the file into the same chunks (import-chunks.ts): the second writes a chunk only if
+// its text is the one the first validated.
 import { access } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { toDomainEvent, validateEvent } from '../events/catalog.js';
-import { WrongExpectedRevisionError, type EventStore, type ExpectedRevision, type NewEvent, type Revision } from '../events/store.js';
+import type { Revision } from '../events/store.js';
 import { expectPositionals, parseCommandArgs } from './args.js';
 import { CliFailure } from './errors.js';
-import { EXIT, type CliCommand, type CliIo } from './io.js';
+import { lineChunks } from './import-chunks.js';
+import { writeImport } from './import-write.js';
+import { EXIT, type CliCommand } from './io.js';
 import { parseExportLine, type ImportedEvent } from './jsonl.js';
 import { progressReporter, ratePerSecond } from './progress.js';
 import { withEventStore } from './store.js';
@@ -22,9 +25,6 @@ import { withEventStore } from './store.js';
 const NAME = 'import';
 /** Invalid lines listed in the error; the rest are counted. */
 const MAX_LISTED_PROBLEMS = 20;
-/** Largest append: consecutive events of one stream go in one append, up to this many events or bytes. */
-const MAX_BATCH_EVENTS = 500;
-const MAX_BATCH_BYTES = 1_000_000;
 
 export const importCommand: CliCommand = {
   name: NAME,
@@ -37,12 +37,14 @@ export const importCommand: CliCommand = {
     const { positionals } = parseCommandArgs(NAME, args, {});
     const [file] = expectPositionals(NAME, positionals, ['file']) as [string];
     await assertReadable(file);
-    const checked = await validateFile(file);
+    const started = performance.now();
+    const checked = await validateFile(file, progressReporter(io.err, 'import: validated'));
     io.err(`${file}: ${checked.events} valid events of ${checked.streams} streams; importing`);
-    const result = await withEventStore(io, (store) => importFile(store, file, io));
+    const result = await withEventStore(io, (store) => writeImport(store, file, checked.digests, progressReporter(io.err, 'import: written')));
+    const seconds = (performance.now() - started) / 1_000;
     io.err(
       `imported ${result.imported}, already present ${result.alreadyPresent} ` +
-        `(${result.appends} appends in ${result.seconds.toFixed(1)} s, ${ratePerSecond(result.imported + result.alreadyPresent, result.seconds * 1_000)} events/s)`,
+        `(${result.commits} commits in ${seconds.toFixed(1)} s, ${ratePerSecond(result.imported + result.alreadyPresent, seconds * 1_000)} events/s)`,
     );
     return EXIT.ok;
   },
@@ -56,44 +58,35 @@ async function assertReadable(file: string): Promise<void> {
   }
 }
 
-// ---------------------------------------------------------------------------------------------------
-// Reading and validating.
-
-interface NumberedEvent {
-  line: number;
-  event: ImportedEvent;
-}
-
-/** Non-blank lines of the file, each parsed, with its 1-based line number. */
-async function* linesOf(file: string): AsyncGenerator<{ line: number; parsed: ReturnType<typeof parseExportLine> }> {
-  const reader = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
-  let line = 0;
-  for await (const text of reader) {
-    line += 1;
-    if (text.trim() === '') continue;
-    yield { line, parsed: parseExportLine(text) };
-  }
-}
-
 /**
  * Pass one: every line well-formed, and every stream's revisions 0, 1, 2, … in file order (what the
- * expected revisions of pass two rely on). Throws a CliFailure naming the bad lines; writes nothing.
+ * writes of pass two rely on). Throws a CliFailure naming the bad lines; writes nothing. Returns the
+ * digest of every chunk, for pass two to check.
  */
-async function validateFile(file: string): Promise<{ events: number; streams: number }> {
+async function validateFile(
+  file: string,
+  progress: { update(done: number): void },
+): Promise<{ events: number; streams: number; digests: string[] }> {
   const nextRevision = new Map<string, Revision>();
   const malformed = problemList();
   const outOfOrder = problemList();
+  const digests: string[] = [];
   let events = 0;
-  for await (const { line, parsed } of linesOf(file)) {
-    if (!parsed.ok) {
-      malformed.add(line, parsed.problem);
-      continue;
+  for await (const chunk of lineChunks(file)) {
+    digests.push(chunk.digest);
+    for (const { number, text } of chunk.lines) {
+      const parsed = parseExportLine(text);
+      if (!parsed.ok) {
+        malformed.add(number, parsed.problem);
+        continue;
+      }
+      const order = orderProblem(parsed.event, nextRevision);
+      const content = domainProblem(parsed.event);
+      if (content !== undefined) malformed.add(number, content);
+      else if (order !== undefined) outOfOrder.add(number, order);
+      else events += 1;
     }
-    const order = orderProblem(parsed.event, nextRevision);
-    const content = domainProblem(parsed.event);
-    if (content !== undefined) malformed.add(line, content);
-    else if (order !== undefined) outOfOrder.add(line, order);
-    else events += 1;
+    progress.update(events);
   }
   // A malformed line also leaves a hole in its stream's revisions: report only the malformed lines
   // then, rather than a misleading gap in every stream they belonged to.
@@ -103,7 +96,7 @@ async function validateFile(file: string): Promise<{ events: number; streams: nu
       [`${file}: ${problems.count} invalid line${problems.count === 1 ? '' : 's'}; nothing was imported`, ...problems.listed()].join('\n'),
     );
   }
-  return { events, streams: nextRevision.size };
+  return { events, streams: nextRevision.size, digests };
 }
 
 /**
@@ -145,105 +138,4 @@ function problemList() {
     },
     listed: () => (count > listed.length ? [...listed, `  … and ${count - listed.length} more`] : listed),
   };
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Appending.
-
-interface ImportResult {
-  imported: number;
-  alreadyPresent: number;
-  appends: number;
-  seconds: number;
-}
-
-/** Pass two: consecutive events of one stream, batched, appended in file order. */
-async function importFile(store: EventStore, file: string, io: CliIo): Promise<ImportResult> {
-  const target = targetStore(store);
-  const progress = progressReporter(io.err, 'import');
-  let batch: NumberedEvent[] = [];
-  let batchBytes = 0;
-  const flush = async () => {
-    if (batch.length === 0) return;
-    await target.appendBatch(batch);
-    batch = [];
-    batchBytes = 0;
-    progress.update(target.counts.imported + target.counts.alreadyPresent);
-  };
-  for await (const { line, parsed } of linesOf(file)) {
-    // Validated in pass one; a file changed in between is caught here before its bad line is used.
-    if (!parsed.ok) throw new CliFailure(`line ${line}: ${parsed.problem} (the file changed during the import)`);
-    const size = JSON.stringify(parsed.event.data).length;
-    const sameStream = batch[0]?.event.stream === parsed.event.stream;
-    if (!sameStream || batch.length >= MAX_BATCH_EVENTS || batchBytes + size > MAX_BATCH_BYTES) await flush();
-    batch.push({ line, event: parsed.event });
-    batchBytes += size;
-  }
-  await flush();
-  return { ...target.counts, seconds: progress.elapsedSeconds() };
-}
-
-/**
- * The store as the import sees it: for each stream, how far it already goes (read once, then tracked),
- * so a batch splits into events already there (re-appended with their ids, which the store checks and
- * answers without writing) and new ones.
- */
-function targetStore(store: EventStore) {
-  const heads = new Map<string, Revision>();
-  const counts = { imported: 0, alreadyPresent: 0, appends: 0 };
-
-  async function headOf(stream: string): Promise<Revision> {
-    let head = heads.get(stream);
-    if (head === undefined) {
-      const [last] = await store.readStream(stream, { direction: 'backwards', maxCount: 1 });
-      head = last?.revision ?? -1;
-      heads.set(stream, head);
-    }
-    return head;
-  }
-
-  async function append(events: readonly NumberedEvent[]): Promise<void> {
-    const first = events[0];
-    if (first === undefined) return;
-    const { stream, revision } = first.event;
-    const expected: ExpectedRevision = revision === 0 ? 'no_stream' : revision - 1;
-    try {
-      await store.append(stream, events.map(({ event }) => toNewEvent(event)), expected);
-    } catch (error) {
-      throw new CliFailure(describeAppendFailure(error, first, counts.imported));
-    }
-    counts.appends += 1;
-  }
-
-  return {
-    counts,
-    async appendBatch(batch: readonly NumberedEvent[]): Promise<void> {
-      const stream = batch[0]?.event.stream;
-      if (stream === undefined) return;
-      const head = await headOf(stream);
-      const present = batch.filter(({ event }) => event.revision <= head);
-      const fresh = batch.filter(({ event }) => event.revision > head);
-      // Appending what is already there is not wasted: the store verifies the ids match, so importing a
-      // different history into streams of the same names fails loudly instead of counting as "present".
-      await append(present);
-      counts.alreadyPresent += present.length;
-      await append(fresh);
-      counts.imported += fresh.length;
-      const last = fresh.at(-1);
-      if (last !== undefined) heads.set(stream, last.event.revision);
-    },
-  };
-}
-
-function toNewEvent(event: ImportedEvent): NewEvent {
-  return { id: event.id, type: event.type, data: event.data, metadata: event.metadata };
-}
-
-function describeAppendFailure(error: unknown, first: NumberedEvent, importedSoFar: number): string {
-  const where = `line ${first.line}: stream ${first.event.stream} revision ${first.event.revision}`;
-  const after = `${importedSoFar} events were imported before it; fix the cause and run the import again to finish`;
-  if (error instanceof WrongExpectedRevisionError) {
-    return `${where}: the target store holds different events in this stream (its last revision is ${String(error.actual)}); ${after}`;
-  }
-  return `${where}: ${error instanceof Error ? error.message : String(error)}; ${after}`;
 }

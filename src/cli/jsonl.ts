@@ -19,9 +19,10 @@ export function toExportLine(event: StoredEvent): string {
   return JSON.stringify(line);
 }
 
+// The array check comes first: v.record turns an array into an object ({"0": …}) and would let it pass.
 const jsonObject = v.pipe(
+  v.custom<unknown>((value) => !Array.isArray(value), 'expected a JSON object, got an array'),
   v.record(v.string(), v.unknown()),
-  v.check((value) => !Array.isArray(value), 'expected a JSON object, got an array'),
 );
 
 const metadataSchema = v.looseObject({
@@ -60,6 +61,8 @@ export function parseExportLine(text: string): ParsedLine {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     return { ok: false, problem: 'expected a JSON object with stream, revision, id, type, data and metadata' };
   }
+  const quick = wellFormedLine(json as Record<string, unknown>);
+  if (quick !== undefined) return { ok: true, event: quick };
   const result = v.safeParse(lineSchema, json);
   if (!result.success) {
     const problems = result.issues.map((issue) => `${v.getDotPath(issue) ?? 'line'}: ${describeIssue(issue)}`);
@@ -72,4 +75,33 @@ export function parseExportLine(text: string): ParsedLine {
 /** "missing" reads better than valibot's "Expected string but received undefined" for an absent field. */
 function describeIssue(issue: v.BaseIssue<unknown>): string {
   return issue.input === undefined && issue.kind === 'schema' ? 'missing' : issue.message;
+}
+
+// The schema above, checked by hand: an import validates a million lines, and this costs a fraction of
+// the schema's run. It accepts only lines the schema accepts; anything else (including every invalid
+// line) goes through the schema, which has the last word and the words for what is wrong.
+const UUID = /^[\da-f]{8}(?:-[\da-f]{4}){3}-[\da-f]{12}$/iu;
+
+function wellFormedLine(line: Record<string, unknown>): ImportedEvent | undefined {
+  const { stream, revision, position, id, type, data, metadata } = line;
+  if (typeof stream !== 'string' || stream.length === 0) return undefined;
+  if (!isCount(revision)) return undefined;
+  if (position !== undefined && !isCount(position)) return undefined;
+  if (typeof id !== 'string' || !UUID.test(id)) return undefined;
+  if (typeof type !== 'string' || type.length === 0) return undefined;
+  if (!isObject(data) || !isObject(metadata)) return undefined;
+  const { command_id, correlation_id, causation_id, at, schema_version } = metadata;
+  if (typeof command_id !== 'string' || typeof correlation_id !== 'string' || typeof causation_id !== 'string' || typeof at !== 'string') return undefined;
+  if (typeof schema_version !== 'number' || !Number.isInteger(schema_version) || schema_version < 1) return undefined;
+  const event: ImportedEvent = { stream, revision, id, type, data, metadata: metadata as unknown as EventMetadata };
+  if (position !== undefined) event.position = position;
+  return event;
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

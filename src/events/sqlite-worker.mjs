@@ -3,17 +3,20 @@
 // serves HTTP. Plain JavaScript on purpose: a worker_threads Worker needs a JS file, and this one runs
 // as-is both from src/ (vitest runs the TypeScript sources) and from dist/ (`npm run build` copies it).
 //
-// Protocol (the TypeScript side, sqlite-store.ts, declares the same shapes as types):
-//   workerData:  { path, synchronous, busyTimeoutMs, headCacheSize, schema, logIdCandidate }
+// Protocol (sqlite-protocol.ts declares the same shapes as types):
+//   workerData:  { path, synchronous, busyTimeoutMs, headCacheSize, schema, logIdCandidate, fileMustExist }
 //   → main:      { type: 'ready', logId, journalMode, synchronous }   once, after the connection opened
-//   main →:      { type: 'requests', requests: [...] }                appends, reads, head; any number
-//   → main:      { type: 'results', results: [...], stats?, committed? }
+//   → main:      { type: 'startFailed', message, code? }              instead, when it cannot open; it ends
+//   main →:      { type: 'requests', requests: [...] }                appends, imports, reads, head
+//   → main:      { type: 'results', results: [...], stats?, committed?, head? }
 //   main →:      { type: 'close' }    → main: { type: 'closed' }, then the thread ends
 //
-// Reads are answered as soon as their message arrives. Appends wait for the next group commit: every
-// append received since the last commit is written in ONE transaction (one sync), each still checked
-// exactly against its stream's revision, including earlier appends of the same group. A result is
-// posted only after that transaction committed, so the main thread acknowledges only durable appends.
+// Reads are answered as soon as their message arrives. Appends (and import chunks) wait for the next
+// group commit: every one received since the last commit is written in ONE transaction (one sync), in
+// the order received, each still checked exactly against its streams' revisions, including earlier
+// appends of the same group. A result is posted only after that transaction committed, so the main
+// thread acknowledges only durable appends; `wrote` marks results that wrote events and `head` is the
+// last position the group wrote: the main thread hands those events to its subscribers directly.
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
@@ -21,23 +24,38 @@ import Database from 'better-sqlite3';
 const NO_EVENTS = -1;
 const SYNCHRONOUS_LEVELS = ['off', 'normal', 'full', 'extra'];
 
-const { path, synchronous, busyTimeoutMs, headCacheSize, schema, logIdCandidate } = workerData;
+const { path, synchronous, busyTimeoutMs, headCacheSize, schema, logIdCandidate, fileMustExist } = workerData;
 const port = parentPort;
 if (port === null) throw new Error('sqlite-worker.mjs must run as a worker thread');
 
-const db = new Database(path);
-db.pragma('journal_mode = WAL');
-db.pragma(`synchronous = ${String(synchronous).toUpperCase()}`);
-db.pragma(`busy_timeout = ${Number(busyTimeoutMs)}`);
-// The main thread already created the schema in a file; a ':memory:' database exists only here.
-db.exec(schema);
-db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)`).run(logIdCandidate);
+const db = openDatabase();
+
+function openDatabase() {
+  let opened;
+  try {
+    // fileMustExist: a restarted worker whose file vanished must fail, not start an empty log in its place.
+    opened = new Database(path, { fileMustExist: Boolean(fileMustExist) });
+    opened.pragma('journal_mode = WAL');
+    opened.pragma(`synchronous = ${String(synchronous).toUpperCase()}`);
+    opened.pragma(`busy_timeout = ${Number(busyTimeoutMs)}`);
+    // The main thread already created the schema in a file; a ':memory:' database exists only here.
+    opened.exec(schema);
+    opened.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)`).run(logIdCandidate);
+    return opened;
+  } catch (error) {
+    // Said in words: an error object thrown out of a worker reaches the main thread without its message.
+    opened?.close();
+    port.postMessage({ type: 'startFailed', ...unavailable(`cannot open ${path}`, error) });
+    process.exit(1);
+  }
+}
 
 const selectColumns = 'SELECT position, stream, revision, id, type, data, metadata FROM events';
 const statements = {
   insert: db.prepare('INSERT INTO events (stream, revision, id, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)'),
   headRevision: db.prepare('SELECT max(revision) FROM events WHERE stream = ?').pluck(),
   revisionOfId: db.prepare('SELECT revision FROM events WHERE stream = ? AND id = ?').pluck(),
+  idAtRevision: db.prepare('SELECT id FROM events WHERE stream = ? AND revision = ?').pluck(),
   runFrom: db.prepare('SELECT id, position FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?').raw(),
   forwards: db.prepare(`${selectColumns} WHERE stream = ? AND revision >= ? ORDER BY revision ASC LIMIT ?`).raw(),
   backwards: db.prepare(`${selectColumns} WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`).raw(),
@@ -57,6 +75,8 @@ port.postMessage({
 // Heads (last revision) of recently appended streams, as committed. Never holds a value from a group
 // that has not committed: in-group heads live in a per-group overlay until the commit succeeds.
 const headCache = new Map();
+/** Per import session, the sequence number of the chunk it may write next (as committed). */
+const importSessions = new Map();
 let seenDataVersion = statements.dataVersion.get();
 /** Appends received since the last group commit. */
 let queue = [];
@@ -167,17 +187,86 @@ function appendOne(append, groupHeads) {
     written += part.ids.length;
     return { nextRevision, position: positions[p] };
   });
-  return { result: { id, ok: { streams, position: positions[positions.length - 1] } }, written };
+  const position = positions[positions.length - 1];
+  return { result: { id, ok: { streams, position }, wrote: true }, written, position };
 }
 
-const writeGroup = db.transaction((group, groupHeads) => {
+/** Thrown inside an import chunk's savepoint to roll it back; carries the conflict to report. */
+class ImportConflict extends Error {
+  constructor(failure) {
+    super('import conflict');
+    this.failure = failure;
+  }
+}
+
+// An import chunk: events of any streams in the order given, each at the revision it names. A new event
+// must come right after its stream's head; one at or below the head must be the very event already
+// there (same id at that revision: an earlier import), and is skipped. One savepoint, all or nothing.
+const importEvents = db.transaction((request, groupHeads) => {
+  const { streams, revisions, ids, types, data, metadata } = request;
+  const chunkHeads = new Map(); // only reach groupHeads once the whole chunk is written
+  let imported = 0;
+  let present = 0;
+  let position = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const stream = streams[i];
+    const revision = revisions[i];
+    const head = chunkHeads.get(stream) ?? groupHeads.get(stream) ?? committedHead(stream);
+    const conflict = () =>
+      new ImportConflict({
+        kind: 'conflict',
+        stream,
+        expected: revision === 0 ? 'no_stream' : revision - 1,
+        actual: head === NO_EVENTS ? 'no_stream' : head,
+        index: i,
+      });
+    if (revision === head + 1) {
+      try {
+        position = Number(statements.insert.run(stream, revision, ids[i], types[i], data[i], metadata[i]).lastInsertRowid);
+      } catch (error) {
+        // The id is already in the stream at another revision.
+        if (error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE') throw conflict();
+        throw error;
+      }
+      chunkHeads.set(stream, revision);
+      imported += 1;
+    } else if (revision <= head && statements.idAtRevision.get(stream, revision) === ids[i]) {
+      present += 1;
+    } else {
+      throw conflict();
+    }
+  }
+  for (const [stream, head] of chunkHeads) groupHeads.set(stream, head);
+  return { imported, present, position };
+});
+
+// Chunks of one import session are written in sequence: a chunk whose predecessor was not written (it
+// failed, or went down with an earlier worker) is refused, so the log holds a prefix of the import.
+function importOne(request, groupHeads, groupSessions) {
+  const { id, session, seq } = request;
+  const next = groupSessions.get(session) ?? importSessions.get(session) ?? 0;
+  if (seq !== next) {
+    const message = `import chunk ${seq} not written: chunk ${next} of the import was not written before it`;
+    return { result: { id, error: { kind: 'abandoned', message } }, written: 0 };
+  }
+  try {
+    const ok = importEvents(request, groupHeads);
+    groupSessions.set(session, seq + 1);
+    return { result: { id, ok, wrote: ok.imported > 0 }, written: ok.imported, position: ok.position };
+  } catch (error) {
+    if (error instanceof ImportConflict) return { result: { id, error: error.failure }, written: 0 };
+    throw error;
+  }
+}
+
+const writeGroup = db.transaction((group, groupHeads, groupSessions) => {
   const version = statements.dataVersion.get();
   if (version !== seenDataVersion) {
     // Another process appended since our last look; its streams' heads may have moved.
     headCache.clear();
     seenDataVersion = version;
   }
-  return group.map((append) => appendOne(append, groupHeads));
+  return group.map((request) => (request.op === 'import' ? importOne(request, groupHeads, groupSessions) : appendOne(request, groupHeads)));
 });
 
 function flush() {
@@ -186,11 +275,12 @@ function flush() {
   flushScheduled = false;
   if (group.length === 0) return;
   const groupHeads = new Map();
+  const groupSessions = new Map();
   let outcomes;
   try {
     // IMMEDIATE: take the write lock up front so a second process cannot slip in between our revision
     // checks and our inserts. Returns once committed, i.e. synced with synchronous=FULL.
-    outcomes = writeGroup.immediate(group, groupHeads);
+    outcomes = writeGroup.immediate(group, groupHeads, groupSessions);
   } catch (error) {
     // Nothing of this group was written. A cold head cache is always correct; failures here are rare
     // (disk full, I/O, lock timeout).
@@ -200,17 +290,22 @@ function flush() {
     return;
   }
   for (const [stream, head] of groupHeads) rememberHead(stream, head);
+  for (const [session, next] of groupSessions) importSessions.set(session, next);
 
   stats.transactions += 1;
   stats.appends += group.length;
   stats.largestGroup = Math.max(stats.largestGroup, group.length);
   const results = new Array(outcomes.length);
+  let head = 0;
   for (let i = 0; i < outcomes.length; i++) {
-    stats.events += outcomes[i].written;
-    results[i] = outcomes[i].result;
+    const outcome = outcomes[i];
+    stats.events += outcome.written;
+    if (outcome.written > 0 && outcome.position > head) head = outcome.position;
+    results[i] = outcome.result;
   }
-  // groupHeads only holds streams this group wrote to; idempotent replays and conflicts wrote nothing.
-  port.postMessage({ type: 'results', results, stats, committed: groupHeads.size > 0 });
+  // Idempotent replays and conflicts wrote nothing: a group of only those commits nothing to announce.
+  if (head > 0) port.postMessage({ type: 'results', results, stats, committed: true, head });
+  else port.postMessage({ type: 'results', results, stats });
 }
 
 function read(request) {
@@ -277,7 +372,7 @@ port.on('message', (message) => {
   }
   const replies = [];
   for (const request of message.requests) {
-    if (request.op === 'append') queue.push(request);
+    if (request.op === 'append' || request.op === 'import') queue.push(request);
     else replies.push(read(request));
   }
   if (replies.length > 0) port.postMessage({ type: 'results', results: replies });

@@ -1,5 +1,6 @@
 // The SQLite adapter: the shared contract, then what only the embedded store promises (durability
-// settings, group commit, gap-free positions, reopening, a second process on the same file).
+// settings, group commit, gap-free positions, reopening, a second process on the same file). The direct
+// path to subscribers, worker restarts and ordered import have files of their own.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -187,35 +188,6 @@ describe('sqlite event store', () => {
       await waitFor(() => started);
       await store.close();
       expect(await open(path).readStream('effect')).toHaveLength(1);
-    });
-
-    it('rejects appends in flight as unavailable when it crashes, and everything after', async () => {
-      const store = open(freshPath(), { pollIntervalMs: 50 });
-      await store.append('before', newEvents(1), 'no_stream');
-      const subscription = store.subscribeToAll({}, () => undefined);
-      const inFlight = Array.from({ length: 10 }, (_, i) => store.append(`crash-${i}`, newEvents(1), 'no_stream'));
-      // A message it cannot handle throws inside the worker: an uncaught error ends the thread.
-      workerThreadOf(store)!.postMessage({ type: 'requests', requests: null });
-
-      const outcomes = await Promise.allSettled(inFlight);
-      for (const outcome of outcomes) {
-        expect(outcome.status).toBe('rejected');
-        expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(EventStoreUnavailableError);
-      }
-      await expect(store.append('after', newEvents(1), 'no_stream')).rejects.toBeInstanceOf(EventStoreUnavailableError);
-      await expect(store.readStream('before')).rejects.toBeInstanceOf(EventStoreUnavailableError);
-      await expect(store.headPosition()).rejects.toBeInstanceOf(EventStoreUnavailableError);
-      await expect(subscription.done).rejects.toBeInstanceOf(EventStoreUnavailableError);
-      await store.close(); // resolves: there is nothing left to flush
-    });
-
-    it('rejects pending appends as unavailable when the thread is terminated, in memory too', async () => {
-      const store = open(':memory:');
-      await store.append('before', newEvents(1), 'no_stream');
-      const pending = store.append('lost', newEvents(1), 'no_stream');
-      void workerThreadOf(store)!.terminate();
-      await expect(pending).rejects.toBeInstanceOf(EventStoreUnavailableError);
-      await expect(store.readAll()).rejects.toBeInstanceOf(EventStoreUnavailableError);
     });
 
     it('reconstructs conflicts with their stream, expected and actual revision', async () => {
