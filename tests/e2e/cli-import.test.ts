@@ -141,6 +141,7 @@ describe('planline import, chunk by chunk', () => {
     const result = await withStore(target, (store) => {
       // The same store seen only through the EventStore port.
       const portOnly: EventStore = {
+        capabilities: store.capabilities,
         append: (...args) => store.append(...args),
         appendMulti: (...args) => store.appendMulti(...args),
         readStream: (...args) => store.readStream(...args),
