@@ -1,5 +1,6 @@
 // The HTTP edge: one Hono app with the API under /api/v1. Cross-cutting concerns live here and only
-// here: auth, body limits, problem+json errors, metrics. Routes are in commands.ts / queries.ts / ops.ts.
+// here: auth, body limits, problem+json errors, metrics. Routes are in sessions.ts / commands.ts /
+// queries.ts / ops.ts.
 import { Hono } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { timingSafeEqual } from 'node:crypto';
@@ -13,6 +14,7 @@ import type { Metrics } from './metrics.js';
 import { problem, problemOf, problemResponse, ProblemError } from './problem.js';
 import { commandRoutes } from './commands.js';
 import { queryRoutes } from './queries.js';
+import { sessionRoutes } from './sessions.js';
 import { opsRoutes, type ReadinessCheck } from './ops.js';
 
 export interface ApiDeps {
@@ -69,6 +71,7 @@ export function createApp(deps: ApiDeps) {
   });
 
   const api = new Hono();
+  api.route('/', sessionRoutes(deps.commands, deps.views, deps.consistency, deps.metrics));
   api.route('/', commandRoutes(deps.commands, deps.metrics));
   api.route('/', queryRoutes(deps.views, deps.store, deps.consistency, deps.startup));
   const ops = opsRoutes(deps.metrics, deps.readiness);

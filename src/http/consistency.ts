@@ -3,6 +3,7 @@
 // projector we wait on it directly; an edge without one polls the committed checkpoint.
 import type { Projector } from '../projections/projector.js';
 import type { ViewStore } from '../projections/views.js';
+import { fail } from './problem.js';
 
 export interface ReadConsistency {
   /** True once the read models include `position`; false after `timeoutMs`. */
@@ -61,3 +62,13 @@ export function startupGate(consistency: ReadConsistency, head: number): Startup
   };
 }
 
+/** How long a request waits for the read models to include a position before answering 503. */
+export const WAIT_TIMEOUT_MS = 5_000;
+
+/** Wait until the read models include `position`; otherwise 503 not_caught_up (the write, if any, stands). */
+export async function awaitReadModels(consistency: ReadConsistency, position: number, timeoutMs = WAIT_TIMEOUT_MS): Promise<void> {
+  if (await consistency.waitFor(position, timeoutMs)) return;
+  fail(503, 'not_caught_up', `the read models have not reached position ${position} yet; retry shortly`, {
+    position: await consistency.position(),
+  });
+}
