@@ -1,6 +1,6 @@
 // Query routes: read the read models only (plus the raw log for the debug stream route). `?wait_for=`
 // waits until the read models include a command's position, so a client reads its own writes.
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
 import type { EventStore } from '../events/store.js';
 import type { ViewStore } from '../projections/views.js';
 import { APPROVALS, type ApprovalDoc } from '../projections/approval-view.js';
@@ -9,14 +9,12 @@ import { SESSIONS, type SessionDoc } from '../projections/session-view.js';
 import { HISTORY, indexNames, type HistoryDoc } from '../projections/views-projection.js';
 import { CONVERSATION, type ConversationMessageDoc } from '../projections/conversation-view.js';
 import { SESSION_CONTENTS, type SessionContentsDoc } from '../projections/session-contents.js';
-import { awaitReadModels, type ReadConsistency, type StartupGate } from './consistency.js';
-import { fail, problem, ProblemError } from './problem.js';
+import { waitForRequested, type ReadConsistency, type StartupGate } from './consistency.js';
+import { fail } from './problem.js';
 import { etag, query } from './request.js';
-import { conversationQuery, historyQuery, listApprovalsQuery, listSessionsQuery, streamQuery, waitForQuery } from './schemas.js';
+import { conversationQuery, historyQuery, listApprovalsQuery, listSessionsQuery, streamQuery } from './schemas.js';
 import { agentSwitchBody, approvalBody, chatMessageBody, historyBody, pendingApprovalBody, planBody, planStatusBody, sessionBody } from './bodies.js';
 
-/** How long a query waits for the read models to catch up after a restart before answering 503. */
-const STARTUP_WAIT_MS = 2_000;
 const DEFAULT_PAGE = 50;
 /** Chat messages in one history page: the IDE asks once, without a limit, and shows what it gets. */
 const DEFAULT_CONVERSATION_PAGE = 200;
@@ -24,26 +22,7 @@ const DEFAULT_CONVERSATION_PAGE = 200;
 export function queryRoutes(views: ViewStore, store: EventStore, consistency: ReadConsistency, startup?: StartupGate) {
   const app = new Hono();
 
-  async function caughtUp(c: Context): Promise<void> {
-    const { wait_for } = query(c, waitForQuery);
-    if (startup !== undefined && !startup.open() && !(await startup.wait(STARTUP_WAIT_MS))) {
-      throw new ProblemError(
-        problem(503, 'not_caught_up', `the read models are still catching up with the log after a restart (to position ${startup.head}); retry shortly`, {
-          position: await consistency.position(),
-          log_head_at_start: startup.head,
-        }),
-        { 'retry-after': '1' },
-      );
-    }
-    if (wait_for === undefined) return;
-    const head = await store.headPosition();
-    if (wait_for > head) {
-      fail(400, 'position_ahead_of_log', `position ${wait_for} is beyond the end of the log (${head}); use a position from a command response`, {
-        log_head: head,
-      });
-    }
-    await awaitReadModels(consistency, wait_for);
-  }
+  const caughtUp = waitForRequested(store, consistency, startup);
 
   async function page<T>(collection: string, index: string, limit = DEFAULT_PAGE, cursor?: number) {
     const members = await views.range(index, { limit, ...(cursor !== undefined ? { below: cursor } : {}) });

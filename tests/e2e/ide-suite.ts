@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as v from 'valibot';
 import { client, startServer, type Client, type TestServer } from '../support/server.js';
 import {
+  AgentInfo,
   ChatMessage,
+  CurrentAgentInfo,
   declaredNulls,
   expectIdeModel,
   MessageModel,
@@ -52,6 +54,11 @@ async function expectSessionList(c: Client, query: string, position: number): Pr
 async function expectHistory(c: Client, sessionId: string, position: number, query = '') {
   const body = (await read(c, `/sessions/${sessionId}/history${query}`, position)).body;
   return expectIdeModel(SessionHistory, body, `GET /sessions/${sessionId}/history${query}`) as Record<string, any>;
+}
+
+async function expectCurrentAgent(c: Client, sessionId: string, position: number) {
+  const body = (await read(c, `/agents/${sessionId}/current`, position)).body;
+  return expectIdeModel(CurrentAgentInfo, body, `GET /agents/${sessionId}/current`) as Record<string, any>;
 }
 
 async function expectPendingApprovals(c: Client, sessionId: string, position: number) {
@@ -141,6 +148,15 @@ export function ideSuite(mode: Mode) {
       expect(sessionNow).toMatchObject({ message_count: 1, description: 'Add a login page', fsm_state: 'plan_execution' });
       expect(history.last_activity).toBe(sessionNow.last_activity);
 
+      // The agents the IDE can pick, and the session's current one (GatewayApi.listAgents, getCurrentAgent).
+      const agents = await c.get('/agents');
+      expect(agents.status, agents.text).toBe(200);
+      expect(Array.isArray(agents.body)).toBe(true);
+      for (const agent of agents.body) expectIdeModel(AgentInfo, agent, 'a GET /agents item');
+      expect(agents.body.map((a: any) => a.type)).toEqual(['coder', 'debug', 'ask', 'architect', 'universal']);
+      expect(agents.body.find((a: any) => a.type === 'architect')).toMatchObject({ has_file_restrictions: true, allowed_tools: expect.arrayContaining(['write_file']) });
+      expect(await expectCurrentAgent(c, id, approved.body.position)).toEqual({ session_id: id, current_agent: 'universal', agent_history: [], switch_count: 0 });
+
       // Delete; deleting again is a success that changes nothing.
       const deleted = await c.send<any>('DELETE', `/sessions/${id}`);
       expect(deleted.status, deleted.text).toBe(200);
@@ -151,7 +167,7 @@ export function ideSuite(mode: Mode) {
 
       // 404 on every route, for the session, its plan and its approval; it is on no list.
       const at = deleted.body.position;
-      for (const path of [`/sessions/${id}`, `/sessions/${id}/history`, `/sessions/${id}/events`, `/sessions/${id}/pending-approvals`]) {
+      for (const path of [`/sessions/${id}`, `/sessions/${id}/history`, `/sessions/${id}/events`, `/sessions/${id}/pending-approvals`, `/agents/${id}/current`]) {
         expectProblem(await c.get(`${path}?wait_for=${at}`), 404, 'session_not_found');
       }
       for (const path of [`/plans/${plan.plan_id}`, `/plans/${plan.plan_id}/status`]) expectProblem(await c.get(`${path}?wait_for=${at}`), 404, 'plan_not_found');
@@ -294,6 +310,8 @@ export function ideSuite(mode: Mode) {
         histories[road] = history;
         expect(history.messages.length, road).toBe(history.message_count);
         expect(history.current_agent, road).toBe(session.current_agent);
+        const current = await expectCurrentAgent(c, id, at);
+        expect(current, road).toEqual({ session_id: id, current_agent: session.current_agent, agent_history: history.agent_history, switch_count: history.agent_history.length });
         for (const m of history.messages) {
           roles.add(m.name ? `${m.role}/${m.name}` : m.role);
           expect(typeof m.content === 'string' && m.content.length > 0, `${road}: ${JSON.stringify(m)}`).toBe(true);
@@ -370,7 +388,7 @@ export function ideSuite(mode: Mode) {
       // history, approval_api_datasource_impl.dart a 404 on pending approvals as none.
       const { c } = ctx;
       const nope = `missing-${randomUUID()}`;
-      for (const path of [`/sessions/${nope}`, `/sessions/${nope}/history`, `/sessions/${nope}/pending-approvals`]) {
+      for (const path of [`/sessions/${nope}`, `/sessions/${nope}/history`, `/sessions/${nope}/pending-approvals`, `/agents/${nope}/current`]) {
         expectProblem(await c.get(path), 404, 'session_not_found');
       }
       expectProblem(await c.send<any>('PATCH', `/sessions/${nope}`, { title: 'x' }), 404, 'session_not_found');
@@ -414,6 +432,9 @@ export function ideModelChecks() {
       expect(decodes(MessageModel, { type: 'tool_call', arguments: '{"path":"a"}' })).toBe(false);
       expect(decodes(MessageModel, { type: 'assistant_message', is_final: 'yes' })).toBe(false);
       expect(decodes(MessageModel, { content: 'no type' })).toBe(false);
+
+      expect(decodes(AgentInfo, { type: 'coder', name: 'Coder', description: 'd', allowed_tools: ['read_file'], has_file_restrictions: 'no' })).toBe(false);
+      expect(decodes(CurrentAgentInfo, { session_id: 's', current_agent: 'coder', switch_count: 0 })).toBe(false); // agent_history is required
     });
   });
 }
