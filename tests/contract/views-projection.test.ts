@@ -272,6 +272,30 @@ async function readAll(): Promise<StoredEvent[]> {
   return store.readAll({ maxCount: 1_000_000 });
 }
 
+/** Session J was deleted: nothing of it, its plan or its approvals is in `v` but its tombstone. */
+async function expectDeletedSessionGone(v: ViewStore): Promise<void> {
+  const J = ids.J;
+  expect(await v.get(SESSIONS, J)).toBeUndefined();
+  expect(await v.get(PLANS, ids.plans.J!)).toBeUndefined();
+  expect(await v.getMany(APPROVALS, [ids.approvals.J!, ids.approvals.J2!])).toEqual([undefined, undefined]);
+  const events = (await readAll()).filter((e) => e.stream === streams.session(J) || e.stream === streams.plan(ids.plans.J!));
+  expect(events.map((e) => e.type)).toContain('SessionDeleted');
+  const numbered = Array.from({ length: events.length }, (_, i) => entryId(J, i + 1));
+  expect((await v.getMany(HISTORY, numbered)).filter(Boolean)).toEqual([]);
+  expect((await v.getMany(CONVERSATION, numbered)).filter(Boolean)).toEqual([]);
+  for (const index of [indexNames.plansOfSession(J), indexNames.history(J), indexNames.conversation(J), indexNames.approvals({ session_id: J })]) {
+    expect(await v.count(index), index).toBe(0);
+  }
+  for (const status of [undefined, ...APPROVAL_STATUSES]) {
+    const members = await idsOf(v, indexNames.approvals({ status }));
+    expect(members).not.toContain(ids.approvals.J);
+    expect(members).not.toContain(ids.approvals.J2);
+  }
+  expect(await idsOf(v, indexNames.approvalsDue)).not.toContain(ids.approvals.J2);
+  expect(await idsOf(v, indexNames.sessions({}))).not.toContain(J);
+  expect(await v.get(SESSION_CONTENTS, J)).toEqual({ session_id: J, plan_ids: [], approval_ids: [], history_count: 0, message_count: 0, deleted: true });
+}
+
 // ---------------------------------------------------------------------------------------------------
 
 function projectedViews(target: 'memory' | 'redis') {
@@ -457,29 +481,7 @@ function projectedViews(target: 'memory' | 'redis') {
     expect(contents.history_count).toBe(await v.count(indexNames.history(ids.A)));
   });
 
-  it('a deleted session leaves nothing in any document or list but its tombstone', async () => {
-    const v = views();
-    const J = ids.J;
-    expect(await v.get(SESSIONS, J)).toBeUndefined();
-    expect(await v.get(PLANS, ids.plans.J!)).toBeUndefined();
-    expect(await v.getMany(APPROVALS, [ids.approvals.J!, ids.approvals.J2!])).toEqual([undefined, undefined]);
-    const events = (await readAll()).filter((e) => e.stream === streams.session(J) || e.stream === streams.plan(ids.plans.J!));
-    expect(events.map((e) => e.type)).toContain('SessionDeleted');
-    const numbered = Array.from({ length: events.length }, (_, i) => entryId(J, i + 1));
-    expect((await v.getMany(HISTORY, numbered)).filter(Boolean)).toEqual([]);
-    expect((await v.getMany(CONVERSATION, numbered)).filter(Boolean)).toEqual([]);
-    for (const index of [indexNames.plansOfSession(J), indexNames.history(J), indexNames.conversation(J), indexNames.approvals({ session_id: J })]) {
-      expect(await v.count(index), index).toBe(0);
-    }
-    for (const status of [undefined, ...APPROVAL_STATUSES]) {
-      const members = await idsOf(v, indexNames.approvals({ status }));
-      expect(members).not.toContain(ids.approvals.J);
-      expect(members).not.toContain(ids.approvals.J2);
-    }
-    expect(await idsOf(v, indexNames.approvalsDue)).not.toContain(ids.approvals.J2);
-    expect(await idsOf(v, indexNames.sessions({}))).not.toContain(J);
-    expect(await v.get(SESSION_CONTENTS, J)).toEqual({ session_id: J, plan_ids: [], approval_ids: [], history_count: 0, message_count: 0, deleted: true });
-  });
+  it('a deleted session leaves nothing in any document or list but its tombstone', () => expectDeletedSessionGone(views()));
 
   it("history: every event of a session and of its plans, in log order", async () => {
     const all = await readAll();
@@ -575,6 +577,8 @@ describe('views projection, rebuild', () => {
     const result = await rebuild({ store, views: fresh, projection: viewsProjection, pageSize: 7 });
     expect(result.position).toBe(head);
     expect(await snapshot(fresh)).toEqual(await snapshot(live.memory!.views));
+    // Deleting during a rebuild reads what it deletes from the store, not from a cache that never held it.
+    await expectDeletedSessionGone(fresh);
     await fresh.close();
   });
 
@@ -584,6 +588,7 @@ describe('views projection, rebuild', () => {
     try {
       await rebuild({ store, views: fresh, projection: viewsProjection });
       expect(await snapshot(fresh)).toEqual(await snapshot(live.redis!.views));
+      await expectDeletedSessionGone(fresh);
     } finally {
       await fresh.close();
     }
