@@ -1,5 +1,6 @@
 // The HTTP edge: one Hono app with the API under /api/v1. Cross-cutting concerns live here and only
-// here: auth, body limits, problem+json errors, metrics. Routes are in commands.ts / queries.ts / ops.ts.
+// here: auth, body limits, problem+json errors, metrics. Routes are in sessions.ts / commands.ts /
+// queries.ts / agents.ts / ops.ts.
 import { Hono } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { timingSafeEqual } from 'node:crypto';
@@ -13,6 +14,8 @@ import type { Metrics } from './metrics.js';
 import { problem, problemOf, problemResponse, ProblemError } from './problem.js';
 import { commandRoutes } from './commands.js';
 import { queryRoutes } from './queries.js';
+import { sessionRoutes } from './sessions.js';
+import { agentRoutes } from './agents.js';
 import { opsRoutes, type ReadinessCheck } from './ops.js';
 
 export interface ApiDeps {
@@ -69,8 +72,10 @@ export function createApp(deps: ApiDeps) {
   });
 
   const api = new Hono();
+  api.route('/', sessionRoutes(deps.commands, deps.views, deps.consistency, deps.metrics));
   api.route('/', commandRoutes(deps.commands, deps.metrics));
   api.route('/', queryRoutes(deps.views, deps.store, deps.consistency, deps.startup));
+  api.route('/', agentRoutes(deps.views, deps.store, deps.consistency, deps.startup));
   const ops = opsRoutes(deps.metrics, deps.readiness);
   api.route('/', ops);
   app.route('/api/v1', api);

@@ -1,23 +1,63 @@
 // Read-model documents → the API's response bodies (DESIGN §6). Internal bookkeeping (positions,
-// phases) stays out; names follow the IDE protocol.
+// phases) stays out; names follow the IDE protocol. The IDE decodes its fields with generated Dart
+// code that throws on a missing required key or a value of another type, so an IDE field is never
+// null: a value the IDE may go without is left out (tests/support/ide-models.ts holds its models).
 import type { ApprovalDoc } from '../projections/approval-view.js';
+import type { ConversationMessageDoc } from '../projections/conversation-view.js';
 import { planSummary, subtaskBody, type PlanDoc } from '../projections/plan-view.js';
-import type { SessionDoc } from '../projections/session-view.js';
-import type { HistoryDoc } from '../projections/views-projection.js';
+import type { AgentSwitchView, SessionDoc } from '../projections/session-view.js';
+import type { HistoryDoc } from '../projections/history-view.js';
 
+/**
+ * A session: Planline's fields and, beside them, the IDE's `SessionModel` / `SessionInfo` (`id`,
+ * `title`, `description`, `current_agent`, `last_activity`, `is_active`). Without a name the title is
+ * left out, and the IDE shows its own ("Session <id>").
+ */
 export function sessionBody(s: SessionDoc) {
   return {
+    id: s.session_id,
     session_id: s.session_id,
     name: s.name,
+    ...(s.name !== '' ? { title: s.name } : {}),
+    ...(s.description !== undefined ? { description: s.description } : {}),
     mode: s.mode,
     agent_type: s.agent_type,
+    current_agent: s.agent_type,
     status: s.status,
+    is_active: s.status === 'active',
     fsm_state: s.fsm_state,
     current_plan_id: s.current_plan_id,
     message_count: s.message_count,
     created_at: s.created_at,
     updated_at: s.updated_at,
+    last_activity: s.updated_at,
     revision: s.stream_revision,
+  };
+}
+
+export function agentSwitchBody(a: AgentSwitchView) {
+  return { from: a.from, to: a.to, ...(a.reason !== undefined ? { reason: a.reason } : {}), timestamp: a.timestamp };
+}
+
+/** The IDE's `ChatMessage`, with the time it was said beside it. */
+export function chatMessageBody(m: ConversationMessageDoc) {
+  return {
+    role: m.role,
+    ...(m.content !== undefined ? { content: m.content } : {}),
+    ...(m.name !== undefined ? { name: m.name } : {}),
+    ...(m.tool_call_id !== undefined ? { tool_call_id: m.tool_call_id } : {}),
+    ...(m.tool_calls !== undefined ? { tool_calls: m.tool_calls } : {}),
+    created_at: m.at,
+  };
+}
+
+/** The IDE's `CurrentAgentInfo`. */
+export function currentAgentBody(s: SessionDoc) {
+  return {
+    session_id: s.session_id,
+    current_agent: s.agent_type,
+    agent_history: s.agent_history.map(agentSwitchBody),
+    switch_count: s.agent_history.length,
   };
 }
 
@@ -52,17 +92,26 @@ export function planStatusBody(p: PlanDoc) {
   };
 }
 
-/** The pending-approvals entry the IDE already parses. */
+/** The tool name a plan approval carries where the IDE expects a tool approval's. */
+export const PLAN_TOOL_NAME = 'create_plan';
+
+/**
+ * A pending-approvals entry. The IDE restores each as a tool approval (`PendingApprovalData`: call_id,
+ * tool_name, arguments as an object, created_at); for a plan the tool is `create_plan` and its
+ * arguments are the plan summary.
+ */
 export function pendingApprovalBody(a: ApprovalDoc) {
   return {
     request_id: a.request_id,
     request_type: a.request_type,
+    call_id: a.call_id,
+    tool_name: PLAN_TOOL_NAME,
+    arguments: a.details.plan_summary,
     subject: a.subject,
     details: a.details,
     reason: a.reason,
     created_at: a.created_at,
     deadline: a.deadline,
-    call_id: a.call_id,
   };
 }
 

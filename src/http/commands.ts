@@ -1,7 +1,7 @@
 // Command routes: validate at the edge, run the use case, answer with the ids it created and the log
-// position it reached (`?wait_for=` that position on a query to read your own write).
+// position it reached (`?wait_for=` that position on a query to read your own write). Starting,
+// renaming and deleting a session are in sessions.ts (they answer with the session as read).
 import { Hono } from 'hono';
-import { DomainError } from '../commands/errors.js';
 import type { Commands } from '../commands/service.js';
 import type { PlanState } from '../commands/plan.js';
 import { planFsmState } from '../commands/plan.js';
@@ -12,10 +12,10 @@ import {
   flattenDecision,
   reasonBody,
   revisePlanBody,
-  startSessionBody,
   userMessageBody,
 } from './schemas.js';
 import type { Metrics } from './metrics.js';
+import { commandCounter } from './counted.js';
 
 /**
  * The decision recorded on the approval a DecidePlan addressed. Usually the one asked for; a retry
@@ -46,24 +46,7 @@ function planOutcome(plan: PlanState) {
 
 export function commandRoutes(commands: Commands, metrics: Metrics) {
   const app = new Hono();
-  const counted = async <T extends { changed: boolean }>(name: string, run: () => Promise<T>): Promise<T> => {
-    let result: T;
-    try {
-      result = await run();
-    } catch (error) {
-      // A DomainError is the command refused (4xx); anything else is a failure (500).
-      metrics.commands.inc({ command: name, outcome: error instanceof DomainError ? 'refused' : 'failed' });
-      throw error;
-    }
-    metrics.commands.inc({ command: name, outcome: result.changed ? 'applied' : 'unchanged' });
-    return result;
-  };
-
-  app.post('/sessions', async (c) => {
-    const body = await jsonBody(c, startSessionBody);
-    const done = await counted('StartSession', () => commands.startSession(body, commandMeta(c)));
-    return c.json({ session_id: done.session_id, position: done.position, created: done.changed }, done.changed ? 201 : 200);
-  });
+  const counted = commandCounter(metrics);
 
   app.post('/sessions/:id/messages', async (c) => {
     const body = await jsonBody(c, userMessageBody);

@@ -1,50 +1,28 @@
 // Query routes: read the read models only (plus the raw log for the debug stream route). `?wait_for=`
 // waits until the read models include a command's position, so a client reads its own writes.
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
 import type { EventStore } from '../events/store.js';
 import type { ViewStore } from '../projections/views.js';
 import { APPROVALS, type ApprovalDoc } from '../projections/approval-view.js';
 import { PLANS, type PlanDoc } from '../projections/plan-view.js';
 import { SESSIONS, type SessionDoc } from '../projections/session-view.js';
 import { HISTORY, indexNames, type HistoryDoc } from '../projections/views-projection.js';
-import type { ReadConsistency, StartupGate } from './consistency.js';
-import { fail, problem, ProblemError } from './problem.js';
+import { CONVERSATION, type ConversationMessageDoc } from '../projections/conversation-view.js';
+import { SESSION_CONTENTS, type SessionContentsDoc } from '../projections/session-contents.js';
+import { waitForRequested, type ReadConsistency, type StartupGate } from './consistency.js';
+import { fail } from './problem.js';
 import { etag, query } from './request.js';
-import { historyQuery, listApprovalsQuery, listSessionsQuery, streamQuery, waitForQuery } from './schemas.js';
-import { approvalBody, historyBody, pendingApprovalBody, planBody, planStatusBody, sessionBody } from './bodies.js';
+import { conversationQuery, historyQuery, listApprovalsQuery, listSessionsQuery, streamQuery } from './schemas.js';
+import { agentSwitchBody, approvalBody, chatMessageBody, historyBody, pendingApprovalBody, planBody, planStatusBody, sessionBody } from './bodies.js';
 
-const WAIT_TIMEOUT_MS = 5_000;
-/** How long a query waits for the read models to catch up after a restart before answering 503. */
-const STARTUP_WAIT_MS = 2_000;
 const DEFAULT_PAGE = 50;
+/** Chat messages in one history page: the IDE asks once, without a limit, and shows what it gets. */
+const DEFAULT_CONVERSATION_PAGE = 200;
 
 export function queryRoutes(views: ViewStore, store: EventStore, consistency: ReadConsistency, startup?: StartupGate) {
   const app = new Hono();
 
-  async function caughtUp(c: Context): Promise<void> {
-    const { wait_for } = query(c, waitForQuery);
-    if (startup !== undefined && !startup.open() && !(await startup.wait(STARTUP_WAIT_MS))) {
-      throw new ProblemError(
-        problem(503, 'not_caught_up', `the read models are still catching up with the log after a restart (to position ${startup.head}); retry shortly`, {
-          position: await consistency.position(),
-          log_head_at_start: startup.head,
-        }),
-        { 'retry-after': '1' },
-      );
-    }
-    if (wait_for === undefined) return;
-    const head = await store.headPosition();
-    if (wait_for > head) {
-      fail(400, 'position_ahead_of_log', `position ${wait_for} is beyond the end of the log (${head}); use a position from a command response`, {
-        log_head: head,
-      });
-    }
-    if (!(await consistency.waitFor(wait_for, WAIT_TIMEOUT_MS))) {
-      fail(503, 'not_caught_up', `the read models have not reached position ${wait_for} yet; retry shortly`, {
-        position: await consistency.position(),
-      });
-    }
-  }
+  const caughtUp = waitForRequested(store, consistency, startup);
 
   async function page<T>(collection: string, index: string, limit = DEFAULT_PAGE, cursor?: number) {
     const members = await views.range(index, { limit, ...(cursor !== undefined ? { below: cursor } : {}) });
@@ -62,8 +40,10 @@ export function queryRoutes(views: ViewStore, store: EventStore, consistency: Re
   app.get('/sessions', async (c) => {
     const q = query(c, listSessionsQuery);
     await caughtUp(c);
-    const { docs, next_cursor } = await page<SessionDoc>(SESSIONS, indexNames.sessions(q), q.limit, q.cursor);
-    return c.json({ sessions: docs.map(sessionBody), next_cursor });
+    const index = indexNames.sessions(q);
+    const [{ docs, next_cursor }, total] = await Promise.all([page<SessionDoc>(SESSIONS, index, q.limit, q.cursor), views.count(index)]);
+    // `total` counts the whole list (every page), as the IDE's SessionListResponse expects.
+    return c.json({ sessions: docs.map(sessionBody), total, next_cursor });
   });
 
   app.get('/sessions/:id', async (c) => {
@@ -73,7 +53,30 @@ export function queryRoutes(views: ViewStore, store: EventStore, consistency: Re
     return c.json(sessionBody(session));
   });
 
+  // The conversation as the IDE's SessionHistory: the latest page of chat messages, oldest first;
+  // `next_cursor` pages back in time. `message_count` counts every message of the conversation.
   app.get('/sessions/:id/history', async (c) => {
+    const q = query(c, conversationQuery);
+    await caughtUp(c);
+    const id = c.req.param('id');
+    const session = await requireDoc<SessionDoc>(SESSIONS, id, 'session');
+    const [{ docs, next_cursor }, contents] = await Promise.all([
+      page<ConversationMessageDoc>(CONVERSATION, indexNames.conversation(id), q.limit ?? DEFAULT_CONVERSATION_PAGE, q.cursor),
+      views.get(SESSION_CONTENTS, id) as Promise<SessionContentsDoc | undefined>,
+    ]);
+    return c.json({
+      session_id: id,
+      messages: docs.map(chatMessageBody).reverse(),
+      message_count: contents?.message_count ?? 0,
+      last_activity: session.updated_at,
+      current_agent: session.agent_type,
+      agent_history: session.agent_history.map(agentSwitchBody),
+      next_cursor,
+    });
+  });
+
+  // The session's and its plans' events as recorded (the event-level history).
+  app.get('/sessions/:id/events', async (c) => {
     const q = query(c, historyQuery);
     await caughtUp(c);
     const id = c.req.param('id');

@@ -107,3 +107,17 @@ export const streamQuery = v.object({
 export const waitForQuery = v.object({
   wait_for: v.optional(v.pipe(v.string(), v.toNumber(), v.integer('must be a position from a command response'), v.minValue(0))),
 });
+
+/** PATCH /sessions/:id: the IDE renames with `{title}`; `name` (Planline's word) is accepted too. */
+export const renameSessionBody = v.object({
+  title: v.pipe(v.string('is required (a string)'), v.trim(), v.maxLength(200, 'is longer than 200 characters')),
+});
+
+/** `title`, or `name` when no title is given. */
+export function titleOrName(body: unknown): unknown {
+  if (typeof body !== 'object' || body === null) return body;
+  const record = body as Record<string, unknown>;
+  return { title: record.title ?? record.name };
+}
+
+export const conversationQuery = v.object({ limit, cursor });

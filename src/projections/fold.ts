@@ -43,13 +43,20 @@ export async function foldBatch(
     }
   };
 
+  /**
+   * A committed document as the cache knows it. Never for write-once collections: their documents are
+   * kept out of the cache, so a cache that counts itself complete (after a reset) would call an existing
+   * one absent, and deleting it (a deleted session's history) would write nothing.
+   */
+  const cachedBase = (collection: string, key: string): Known | undefined => (writeOnce.has(collection) ? undefined : cache.lookup(key));
+
   const tx: ProjectionTx = {
     async get(collection, id) {
       own(collection);
       const key = keyOf(collection, id);
       const seen = touched.get(key);
       if (seen !== undefined) return seen.current ?? undefined;
-      let base = cache.lookup(key);
+      let base = cachedBase(collection, key);
       if (base === undefined) {
         let load = loading.get(key);
         if (load === undefined) {
@@ -105,7 +112,7 @@ export async function foldBatch(
   const blind = new Map<string, Touched[]>();
   for (const [key, entry] of touched) {
     if (entry.base !== UNKNOWN) continue;
-    const cached = cache.lookup(key);
+    const cached = cachedBase(entry.collection, key);
     if (cached !== undefined) entry.base = cached;
     else {
       const list = blind.get(entry.collection);

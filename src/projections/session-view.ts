@@ -10,6 +10,14 @@ import type { PlanDoc } from './plan-view.js';
 
 export const SESSIONS = 'sessions';
 
+/** One agent switch, as the IDE's `AgentSwitch` reads it. */
+export interface AgentSwitchView {
+  from: string;
+  to: string;
+  reason?: string;
+  timestamp: string;
+}
+
 export interface SessionDoc {
   session_id: string;
   name: string;
@@ -22,6 +30,10 @@ export interface SessionDoc {
   current_plan_id: string | null;
   current_plan_status: PlanStatus | null;
   message_count: number;
+  /** What the session is about: its first message, or its first plan's goal, on one line. */
+  description?: string;
+  /** The agent switches, oldest first. */
+  agent_history: AgentSwitchView[];
   created_at: string;
   updated_at: string;
   stream_revision: number;
@@ -79,6 +91,7 @@ export function nextSessionDoc(doc: SessionDoc | undefined, event: SessionEvent,
       current_plan_id: null,
       current_plan_status: null,
       message_count: 0,
+      agent_history: [],
       created_at: at,
       updated_at: at,
       stream_revision: stored.revision,
@@ -94,6 +107,7 @@ export function nextSessionDoc(doc: SessionDoc | undefined, event: SessionEvent,
         phase: 'classify',
         message_count: base.message_count + 1,
         ...(event.data.agent_type ? { agent_type: event.data.agent_type } : {}),
+        ...(base.description === undefined ? describedAs(event.data.content) : {}),
       });
     case 'TaskClassified':
       return event.data.kind === 'complex' && event.data.plan_id
@@ -111,8 +125,11 @@ export function nextSessionDoc(doc: SessionDoc | undefined, event: SessionEvent,
       return withFsm({ ...base, status: 'expired' });
     case 'SessionRenamed':
       return { ...base, name: event.data.name };
-    case 'AgentSwitched':
-      return { ...base, agent_type: event.data.to_agent };
+    case 'AgentSwitched': {
+      const { from_agent, to_agent, reason } = event.data;
+      const change: AgentSwitchView = { from: from_agent, to: to_agent, ...(reason ? { reason } : {}), timestamp: at };
+      return { ...base, agent_type: to_agent, agent_history: [...base.agent_history, change] };
+    }
     default:
       return undefined;
   }
@@ -124,10 +141,25 @@ export async function applyToSessionView(event: SessionEvent, stored: StoredEven
   return next;
 }
 
-/** A plan event changed the plan: refresh its session's fsm_state if it is the session's current plan. */
+const DESCRIPTION_CHARS = 200;
+
+/** `{description}` from a text: one line, at most DESCRIPTION_CHARS; nothing for a blank text. */
+function describedAs(text: string): { description?: string } {
+  const line = text.replace(/\s+/g, ' ').trim();
+  if (line === '') return {};
+  const chars = [...line]; // by code point, so a cut never splits a surrogate pair
+  return { description: chars.length > DESCRIPTION_CHARS ? `${chars.slice(0, DESCRIPTION_CHARS - 1).join('')}…` : line };
+}
+
+/**
+ * A plan event changed the plan: refresh its session's fsm_state if it is the session's current plan,
+ * and describe a session that has no description yet by the plan's goal.
+ */
 export async function followPlanInSession(plan: PlanDoc, stored: StoredEvent, tx: ProjectionTx): Promise<void> {
   const doc = (await tx.get(SESSIONS, plan.session_id)) as SessionDoc | undefined;
-  if (!doc || doc.current_plan_id !== plan.plan_id) return;
-  if (doc.current_plan_status === plan.status) return;
-  tx.put(SESSIONS, doc.session_id, withFsm({ ...doc, current_plan_status: plan.status, updated_at: stored.metadata.at }));
+  if (!doc) return;
+  const described = doc.description === undefined ? describedAs(plan.goal) : {};
+  const follows = doc.current_plan_id === plan.plan_id && doc.current_plan_status !== plan.status;
+  if (follows) tx.put(SESSIONS, doc.session_id, withFsm({ ...doc, ...described, current_plan_status: plan.status, updated_at: stored.metadata.at }));
+  else if (described.description !== undefined) tx.put(SESSIONS, doc.session_id, { ...doc, ...described });
 }

@@ -1,6 +1,7 @@
-// The `views` projection: plan, session, approval and history read models, folded together so one
-// commit carries everything an event changes (a plan event moves the plan, its approval and its
-// session's fsm_state at once; no reader sees one without the others).
+// The `views` projection: plan, session, approval, history and conversation read models, folded
+// together so one commit carries everything an event changes (a plan event moves the plan, its
+// approval, its session's fsm_state and its conversation at once; no reader sees one without the
+// others), and deleting a session removes all of it in the same commit.
 import { parseStreamName, toDomainEvent, type DomainEvent, type PlanEvent, type SessionEvent } from '../events/catalog.js';
 import type { StoredEvent } from '../events/store.js';
 import type { Projection, ProjectionTx } from './projector.js';
@@ -8,23 +9,14 @@ import type { Doc, IndexEntry } from './views.js';
 import { applyToPlanView, PLANS, type PlanDoc } from './plan-view.js';
 import { applyToSessionView, followPlanInSession, SESSIONS, type SessionDoc } from './session-view.js';
 import { applyToApprovalView, APPROVALS, type ApprovalDoc } from './approval-view.js';
+import { HISTORY, historyDoc, type HistoryDoc } from './history-view.js';
+import { chatMessagesOf, CONVERSATION, type ConversationMessageDoc } from './conversation-view.js';
+import { contentsOf, deleteSessionViews, entryId, SESSION_CONTENTS, withId, type SessionContentsDoc } from './session-contents.js';
 
-export const HISTORY = 'history';
+export { HISTORY, type HistoryDoc } from './history-view.js';
 
 /** Bump when a read model's shape or meaning changes: the projector rebuilds from the log. */
-export const VIEWS_VERSION = 5;
-
-export interface HistoryDoc {
-  event_id: string;
-  session_id: string;
-  stream: string;
-  revision: number;
-  position: number;
-  type: string;
-  at: string;
-  data: Record<string, unknown>;
-  [key: string]: unknown;
-}
+export const VIEWS_VERSION = 6;
 
 export const indexNames = {
   sessions: (filter: { status?: string | undefined; mode?: string | undefined }) =>
@@ -50,6 +42,8 @@ export const indexNames = {
   approvalsDue: 'approvals:due',
   plansOfSession: (sessionId: string) => `plans:session:${sessionId}`,
   history: (sessionId: string) => `history:${sessionId}`,
+  /** A session's chat messages by their number in the conversation. */
+  conversation: (sessionId: string) => `conversation:${sessionId}`,
 } as const;
 
 function indexesOf(collection: string, _id: string, doc: Doc): IndexEntry[] {
@@ -83,24 +77,38 @@ function indexesOf(collection: string, _id: string, doc: Doc): IndexEntry[] {
       const h = doc as HistoryDoc;
       return [{ index: indexNames.history(h.session_id), score: h.position }];
     }
+    case CONVERSATION: {
+      const m = doc as ConversationMessageDoc;
+      return [{ index: indexNames.conversation(m.session_id), score: m.seq }];
+    }
     default:
       return [];
   }
 }
 
-function recordHistory(sessionId: string, stored: StoredEvent, event: DomainEvent, tx: ProjectionTx): void {
-  tx.put(HISTORY, stored.id, {
-    event_id: stored.id,
-    session_id: sessionId,
-    stream: stored.stream,
-    revision: stored.revision,
-    position: stored.position,
-    type: stored.type,
-    at: stored.metadata.at,
-    // The tx freezes what it is given: data the store already froze is shared as it is; anything
-    // else belongs to the caller and is copied first.
-    data: (Object.isFrozen(event.data) ? event.data : structuredClone(event.data)) as Record<string, unknown>,
-  } satisfies HistoryDoc);
+/** Record an event in its session: a history entry, the chat messages it adds, what the session owns. */
+async function recordInSession(sessionId: string, stored: StoredEvent, event: DomainEvent, plan: PlanDoc | undefined, tx: ProjectionTx): Promise<void> {
+  const contents = await contentsOf(sessionId, tx);
+  const history_count = contents.history_count + 1;
+  tx.put(HISTORY, entryId(sessionId, history_count), historyDoc(sessionId, stored, event));
+  let message_count = contents.message_count;
+  for (const message of chatMessagesOf(event, plan)) {
+    message_count++;
+    tx.put(CONVERSATION, entryId(sessionId, message_count), {
+      ...message,
+      session_id: sessionId,
+      seq: message_count,
+      at: stored.metadata.at,
+      position: stored.position,
+    } satisfies ConversationMessageDoc);
+  }
+  tx.put(SESSION_CONTENTS, sessionId, {
+    ...contents,
+    plan_ids: withId(contents.plan_ids, event.type === 'PlanDrafted' ? event.data.plan_id : undefined),
+    approval_ids: withId(contents.approval_ids, event.type === 'PlanApprovalRequested' ? event.data.approval_request_id : undefined),
+    history_count,
+    message_count,
+  } satisfies SessionContentsDoc);
 }
 
 async function apply(stored: StoredEvent, tx: ProjectionTx): Promise<void> {
@@ -108,23 +116,31 @@ async function apply(stored: StoredEvent, tx: ProjectionTx): Promise<void> {
   const event = stream && toDomainEvent(stored);
   if (!stream || !event) return;
   if (stream.kind === 'session') {
+    if (event.type === 'SessionDeleted') {
+      await deleteSessionViews(stream.id, tx);
+      return;
+    }
+    // Only events that changed the session are recorded: a redelivered one changes nothing.
     const session = await applyToSessionView(event as SessionEvent, stored, stream.id, tx);
-    if (session) recordHistory(session.session_id, stored, event, tx);
+    if (session) await recordInSession(session.session_id, stored, event, undefined, tx);
     return;
   }
+  // A deleted session's plan stays gone, whatever arrives for it later.
+  if (event.type === 'PlanDrafted' && (await contentsOf(event.data.session_id, tx)).deleted) return;
   const plan = await applyToPlanView(event as PlanEvent, stored, stream.id, tx);
   if (!plan) return;
   await applyToApprovalView(event as PlanEvent, stored, plan, tx);
   await followPlanInSession(plan, stored, tx);
-  recordHistory(plan.session_id, stored, event, tx);
+  await recordInSession(plan.session_id, stored, event, plan, tx);
 }
 
 export const viewsProjection: Projection = {
   name: 'views',
   version: VIEWS_VERSION,
-  collections: [PLANS, SESSIONS, APPROVALS, HISTORY],
-  indexPrefixes: ['sessions:', 'approvals:', 'plans:', 'history:'],
-  writeOnce: [HISTORY],
+  collections: [PLANS, SESSIONS, APPROVALS, HISTORY, CONVERSATION, SESSION_CONTENTS],
+  indexPrefixes: ['sessions:', 'approvals:', 'plans:', 'history:', 'conversation:'],
+  // Written once, never read back (deleting a session deletes them by id without reading them).
+  writeOnce: [HISTORY, CONVERSATION],
   indexesOf,
   apply,
 };

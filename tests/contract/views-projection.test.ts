@@ -21,6 +21,8 @@ import { rebuild, startProjector, type Projector } from '../../src/projections/p
 import { redisViewStore } from '../../src/projections/redis-views.js';
 import { SESSIONS, type SessionDoc } from '../../src/projections/session-view.js';
 import { HISTORY, indexNames, viewsProjection, type HistoryDoc } from '../../src/projections/views-projection.js';
+import { CONVERSATION } from '../../src/projections/conversation-view.js';
+import { entryId, SESSION_CONTENTS, type SessionContentsDoc } from '../../src/projections/session-contents.js';
 import type { Doc, ViewStore } from '../../src/projections/views.js';
 import { REDIS_URL, serviceAvailable, uniquePrefix, flushRedisKeys } from '../support/services.js';
 
@@ -76,7 +78,7 @@ const approve = (planId: string, approvalRequestId: string) =>
   commands.decidePlan(planId, { approval_request_id: approvalRequestId, decision: 'approve' }, meta());
 
 /** What the scenario created, by the letter of its session. */
-const ids = {} as Record<'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'G' | 'H' | 'I', string> & {
+const ids = {} as Record<'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'G' | 'H' | 'I' | 'J', string> & {
   plans: Record<string, string>;
   approvals: Record<string, string>;
 };
@@ -185,6 +187,18 @@ async function scenario(): Promise<void> {
   await dispatch(i.plan_id, 'st-1');
   await start(i.plan_id, 'st-1');
   await commands.completeSession(I, {}, meta());
+
+  // J: a message, a plan modified and revised, an agent switch; then the session is deleted (its open
+  // plan is cancelled in the same commit) and deleted again.
+  const J = await newSession('J', 'plan');
+  await commands.sendUserMessage(J, { content: 'Add dark mode' }, meta());
+  const j = await newPlan('J', J);
+  await commands.decidePlan(j.plan_id, { approval_request_id: j.approval_request_id, decision: 'modify', feedback: 'fewer steps' }, meta());
+  const j2 = await commands.revisePlan(j.plan_id, { subtasks: subtasks.slice(0, 1) }, meta());
+  ids.approvals.J2 = j2.approval_request_id;
+  await commands.switchAgent(J, { agent_type: 'coder' }, meta());
+  await commands.deleteSession(J, {}, meta());
+  await commands.deleteSession(J, {}, meta());
 }
 
 beforeAll(async () => {
@@ -223,7 +237,7 @@ const idsOf = async (views: ViewStore, index: string, limit = 1_000) => (await v
 async function snapshot(views: ViewStore) {
   const sessionIds = await idsOf(views, indexNames.sessions({}));
   const approvalIds = await idsOf(views, indexNames.approvals({}));
-  const docs: Record<string, Record<string, Doc | undefined>> = { sessions: {}, plans: {}, approvals: {}, history: {} };
+  const docs: Record<string, Record<string, Doc | undefined>> = { sessions: {}, plans: {}, approvals: {}, history: {}, conversation: {}, session_contents: {} };
   const indexes: Record<string, { id: string; score: number }[]> = {};
   const read = async (collection: string, keys: string[]) => {
     const found = await views.getMany(collection, keys);
@@ -243,15 +257,43 @@ async function snapshot(views: ViewStore) {
   for (const sessionId of sessionIds) {
     await read(PLANS, await idsOf(views, indexNames.plansOfSession(sessionId)));
     await read(HISTORY, await idsOf(views, indexNames.history(sessionId), 10_000));
+    await read(CONVERSATION, await idsOf(views, indexNames.conversation(sessionId), 10_000));
     await index(indexNames.plansOfSession(sessionId));
     await index(indexNames.history(sessionId));
+    await index(indexNames.conversation(sessionId));
     for (const status of [undefined, ...APPROVAL_STATUSES]) await index(indexNames.approvals({ session_id: sessionId, status }));
   }
+  // A deleted session is on no list: its tombstone is read by id.
+  await read(SESSION_CONTENTS, [...sessionIds, ids.J]);
   return { docs, indexes, checkpoint: await views.checkpoint(viewsProjection.name) };
 }
 
 async function readAll(): Promise<StoredEvent[]> {
   return store.readAll({ maxCount: 1_000_000 });
+}
+
+/** Session J was deleted: nothing of it, its plan or its approvals is in `v` but its tombstone. */
+async function expectDeletedSessionGone(v: ViewStore): Promise<void> {
+  const J = ids.J;
+  expect(await v.get(SESSIONS, J)).toBeUndefined();
+  expect(await v.get(PLANS, ids.plans.J!)).toBeUndefined();
+  expect(await v.getMany(APPROVALS, [ids.approvals.J!, ids.approvals.J2!])).toEqual([undefined, undefined]);
+  const events = (await readAll()).filter((e) => e.stream === streams.session(J) || e.stream === streams.plan(ids.plans.J!));
+  expect(events.map((e) => e.type)).toContain('SessionDeleted');
+  const numbered = Array.from({ length: events.length }, (_, i) => entryId(J, i + 1));
+  expect((await v.getMany(HISTORY, numbered)).filter(Boolean)).toEqual([]);
+  expect((await v.getMany(CONVERSATION, numbered)).filter(Boolean)).toEqual([]);
+  for (const index of [indexNames.plansOfSession(J), indexNames.history(J), indexNames.conversation(J), indexNames.approvals({ session_id: J })]) {
+    expect(await v.count(index), index).toBe(0);
+  }
+  for (const status of [undefined, ...APPROVAL_STATUSES]) {
+    const members = await idsOf(v, indexNames.approvals({ status }));
+    expect(members).not.toContain(ids.approvals.J);
+    expect(members).not.toContain(ids.approvals.J2);
+  }
+  expect(await idsOf(v, indexNames.approvalsDue)).not.toContain(ids.approvals.J2);
+  expect(await idsOf(v, indexNames.sessions({}))).not.toContain(J);
+  expect(await v.get(SESSION_CONTENTS, J)).toEqual({ session_id: J, plan_ids: [], approval_ids: [], history_count: 0, message_count: 0, deleted: true });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -281,6 +323,7 @@ function projectedViews(target: 'memory' | 'redis') {
 
   it('every plan reads as the command side decides it: status, revision, approval, ETag', async () => {
     for (const [key, planId] of Object.entries(ids.plans)) {
+      if (key === 'J') continue; // deleted
       const truth = await commands.planState(planId);
       const doc = await planDoc(key);
       const approval = truth.state.approvals.at(-1)!;
@@ -414,13 +457,31 @@ function projectedViews(target: 'memory' | 'redis') {
     }
     expect(await idsOf(v, indexNames.approvals({ session_id: ids.E, status: 'closed' }))).toEqual([ids.approvals.E2, ids.approvals.E1]);
     expect(await idsOf(v, indexNames.approvals({ session_id: ids.H }))).toEqual([ids.approvals.H2, ids.approvals.H]);
-    expect(await v.count(indexNames.approvals({}))).toBe(Object.keys(ids.approvals).length);
+    expect(await v.count(indexNames.approvals({}))).toBe(Object.keys(ids.approvals).filter((key) => !key.startsWith('J')).length);
   });
 
   it('plans per session, newest first', async () => {
     expect(await idsOf(views(), indexNames.plansOfSession(ids.E))).toEqual([ids.plans.E2, ids.plans.E1]);
     expect(await idsOf(views(), indexNames.plansOfSession(ids.G))).toEqual([]);
   });
+
+  it("conversation: a session's chat messages in order, numbered from 1", async () => {
+    const v = views();
+    const members = await v.range(indexNames.conversation(ids.A), { limit: 100 });
+    expect(members.map((m) => [m.id, m.score])).toEqual([4, 3, 2, 1].map((n) => [entryId(ids.A, n), n]));
+    const messages = (await v.getMany(CONVERSATION, members.map((m) => m.id).reverse())) as Doc[];
+    expect(messages.map((m) => [m.role, m.content])).toEqual([
+      ['user', 'Add a login page'],
+      ['assistant', expect.stringMatching(/^\*\*Plan:\*\* goal of A\n3 subtasks/)],
+      ['assistant', 'Plan approved.'],
+      ['assistant', 'Plan completed.'],
+    ]);
+    const contents = (await v.get(SESSION_CONTENTS, ids.A)) as SessionContentsDoc;
+    expect(contents).toMatchObject({ plan_ids: [ids.plans.A], approval_ids: [ids.approvals.A], message_count: 4 });
+    expect(contents.history_count).toBe(await v.count(indexNames.history(ids.A)));
+  });
+
+  it('a deleted session leaves nothing in any document or list but its tombstone', () => expectDeletedSessionGone(views()));
 
   it("history: every event of a session and of its plans, in log order", async () => {
     const all = await readAll();
@@ -448,7 +509,37 @@ describe.skipIf(!redisUp)('views projection, memory and redis agree', () => {
     const memory = await snapshot(live.memory!.views);
     expect(await snapshot(live.redis!.views)).toEqual(memory);
     expect(Object.keys(memory.docs.sessions!)).toHaveLength(9);
-    expect(Object.keys(memory.docs.history!).length).toBe((await readAll()).length);
+    // One history entry per event, except the deleted session's.
+    const deleted = [streams.session(ids.J), streams.plan(ids.plans.J!)];
+    expect(Object.keys(memory.docs.history!).length).toBe((await readAll()).filter((e) => !deleted.includes(e.stream)).length);
+  });
+
+  it('no Redis key, document or index member names the deleted session or what it owned, but its tombstone', async () => {
+    await caughtUp();
+    const redis = new Redis(REDIS_URL);
+    try {
+      const base = `${prefix}0:`; // the live Redis store, the first one opened
+      const keys: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, found] = await redis.scan(cursor, 'MATCH', `${base}*`, 'COUNT', 1_000);
+        cursor = next;
+        keys.push(...found);
+      } while (cursor !== '0');
+      expect(keys.length).toBeGreaterThan(50);
+      const owned = [ids.J, ids.plans.J!, ids.approvals.J!, ids.approvals.J2!];
+      const mentions = (text: string) => owned.some((id) => text.includes(id));
+      const tombstone = `${base}doc:${SESSION_CONTENTS}:${ids.J}`;
+      const found: string[] = [];
+      for (const key of keys) {
+        if (mentions(key)) found.push(key);
+        else if (key.startsWith(`${base}doc:`) && mentions((await redis.get(key)) ?? '')) found.push(key);
+        else if (key.startsWith(`${base}idx:`) && (await redis.zrange(key, 0, -1)).some(mentions)) found.push(key);
+      }
+      expect(found).toEqual([tombstone]);
+    } finally {
+      await redis.quit();
+    }
   });
 });
 
@@ -486,6 +577,8 @@ describe('views projection, rebuild', () => {
     const result = await rebuild({ store, views: fresh, projection: viewsProjection, pageSize: 7 });
     expect(result.position).toBe(head);
     expect(await snapshot(fresh)).toEqual(await snapshot(live.memory!.views));
+    // Deleting during a rebuild reads what it deletes from the store, not from a cache that never held it.
+    await expectDeletedSessionGone(fresh);
     await fresh.close();
   });
 
@@ -495,6 +588,7 @@ describe('views projection, rebuild', () => {
     try {
       await rebuild({ store, views: fresh, projection: viewsProjection });
       expect(await snapshot(fresh)).toEqual(await snapshot(live.redis!.views));
+      await expectDeletedSessionGone(fresh);
     } finally {
       await fresh.close();
     }

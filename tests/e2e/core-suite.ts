@@ -635,14 +635,14 @@ export function coreSuite(mode: Mode) {
       expectProblem(await c.get(`/sessions?mode=${'x'.repeat(65)}`), 400, 'validation_failed');
     });
 
-    test("GET /sessions/:id/history: the session's and its plans' events, in log order, paged without gaps", async () => {
+    test("GET /sessions/:id/events: the session's and its plans' events, in log order, paged without gaps", async () => {
       const { c } = ctx;
       const plan = await draftPlan(c);
       const approved = await decide(c, plan.plan_id, plan.approval_request_id, 'approve');
       const other = await draftPlan(c); // another session's events must not appear
       const position = Math.max(approved.body.position, other.position);
 
-      const history = await read(c, `/sessions/${plan.session_id}/history`, position);
+      const history = await read(c, `/sessions/${plan.session_id}/events`, position);
       expect(history.body.session_id).toBe(plan.session_id);
       const events = history.body.events;
       expect(events.map((e: any) => [e.stream, e.type])).toEqual([
@@ -661,7 +661,7 @@ export function coreSuite(mode: Mode) {
       const pages: any[][] = [];
       let cursor: string | null = null;
       do {
-        const page: any = await read(c, `/sessions/${plan.session_id}/history?limit=2${cursor ? `&cursor=${cursor}` : ''}`, position);
+        const page: any = await read(c, `/sessions/${plan.session_id}/events?limit=2${cursor ? `&cursor=${cursor}` : ''}`, position);
         pages.push(page.body.events);
         cursor = page.body.next_cursor;
         expect(pages.length).toBeLessThan(10);

@@ -147,13 +147,15 @@ describe('bad input changes nothing', () => {
       expectProblem(await decide(c, nope, randomUUID(), 'approve'), 404, 'plan_not_found');
       expectProblem(await c.post(`/plans/${nope}/cancel`), 404, 'plan_not_found');
       expectProblem(await c.post(`/plans/${nope}/revisions`, { subtasks: [{ description: 'a' }] }), 404, 'plan_not_found');
-      for (const path of [`/sessions/${nope}`, `/sessions/${nope}/history`, `/sessions/${nope}/pending-approvals`]) {
+      for (const path of [`/sessions/${nope}`, `/sessions/${nope}/history`, `/sessions/${nope}/events`, `/sessions/${nope}/pending-approvals`]) {
         const p = expectProblem(await c.get(path), 404, 'session_not_found');
         expect(p.session_id).toBe(nope);
       }
       expectProblem(await c.post(`/sessions/${nope}/messages`, { content: 'hello' }), 404, 'session_not_found');
       expectProblem(await c.post(`/sessions/${nope}/plan-decision`, { approval_request_id: plan.approval_request_id, decision: 'approve' }), 404, 'session_not_found');
       for (const action of ['suspend', 'resume', 'complete']) expectProblem(await c.post(`/sessions/${nope}/${action}`), 404, 'session_not_found');
+      expectProblem(await c.send('PATCH', `/sessions/${nope}`, { title: 'renamed' }), 404, 'session_not_found');
+      expectProblem(await c.send('DELETE', `/sessions/${nope}`), 404, 'session_not_found');
       // A plan for a session that does not exist creates neither.
       expectProblem(await c.post('/plans', { session_id: nope, goal: 'orphan', subtasks: [{ description: 'a' }] }), 404, 'session_not_found');
       expectProblem(await decide(c, plan.plan_id, randomUUID(), 'approve'), 404, 'approval_not_found');
@@ -168,7 +170,7 @@ describe('bad input changes nothing', () => {
       expectProblem(await c.post('/sessions', { session_id: id }), 409, 'session_exists');
       expectProblem(await c.get('/nothing-here'), 404, 'route_not_found');
       expectProblem(await c.post('/plans/x/approve', {}), 404, 'route_not_found');
-      expectProblem(await c.send('DELETE', `/sessions/${id}`), 404, 'route_not_found');
+      expectProblem(await c.send('PUT', `/sessions/${id}`), 404, 'route_not_found');
       const outside = await fetch(`${server.url}/api/v2/plans`);
       expect(outside.status).toBe(404);
       expect(outside.headers.get('content-type')).toMatch(/^application\/problem\+json/);

@@ -63,6 +63,8 @@ for (const mode of modes) {
         `/sessions/${pendingPlan.session_id}`,
         `/sessions/${pendingPlan.session_id}/pending-approvals`,
         `/sessions/${approvedPlan.session_id}/history`,
+        `/sessions/${approvedPlan.session_id}/events`,
+        `/sessions/${modifiedPlan.session_id}/history`,
         '/sessions',
         '/approvals',
         '/approvals?status=pending',

@@ -1,9 +1,10 @@
-// The `views` projection (plan, session, approval and history read models), folded without any server:
+// The `views` projection (plan, session, approval, history and conversation read models, and deleting a
+// session from all of them), folded without any server:
 // given events already in the log, when one more command's events arrive, then the documents read so.
 // The tx below is the ProjectionTx the runner hands a projection, over plain maps (documents frozen on
 // put, as the runner freezes them, so a projection that mutates what it read fails here too).
 import { describe, expect, it } from 'vitest';
-import { validateEvent, type DomainEvent, type EventOf, type EventType, type Subtask } from '../../src/events/catalog.js';
+import { validateEvent, type AgentType, type DomainEvent, type EventOf, type EventType, type Subtask } from '../../src/events/catalog.js';
 import { eventIdFor } from '../../src/events/ids.js';
 import type { StoredEvent } from '../../src/events/store.js';
 import type { ProjectionTx } from '../../src/projections/projector.js';
@@ -12,6 +13,9 @@ import { APPROVALS, type ApprovalDoc } from '../../src/projections/approval-view
 import { PLANS, planSummary, progressOf, type PlanDoc } from '../../src/projections/plan-view.js';
 import { SESSIONS, type SessionDoc } from '../../src/projections/session-view.js';
 import { HISTORY, indexNames, viewsProjection, type HistoryDoc } from '../../src/projections/views-projection.js';
+import { CONVERSATION, type ConversationMessageDoc } from '../../src/projections/conversation-view.js';
+import { SESSION_CONTENTS } from '../../src/projections/session-contents.js';
+import { planMarkdown } from '../../src/projections/plan-markdown.js';
 
 // ---------------------------------------------------------------------------------------------------
 // The log and the tx.
@@ -122,6 +126,13 @@ function views() {
         .map((doc) => doc as HistoryDoc)
         .filter((h) => h.session_id === sessionId)
         .sort((a, b) => a.position - b.position),
+    /** The session's chat messages in conversation order, without their bookkeeping. */
+    conversation: (sessionId: string) =>
+      [...docs(CONVERSATION).values()]
+        .map((doc) => doc as ConversationMessageDoc)
+        .filter((m) => m.session_id === sessionId)
+        .sort((a, b) => a.seq - b.seq)
+        .map(({ session_id: _s, seq: _n, at: _at, position: _p, ...message }) => message),
   };
 }
 
@@ -164,6 +175,10 @@ function session(id: string) {
     resumed: () => step(stream, 'SessionResumed', {}),
     completed: (cancels?: string) => step(stream, 'SessionCompleted', cancels ? { cancels_plan_id: cancels } : {}),
     expired: (cancels?: string) => step(stream, 'SessionExpired', cancels ? { cancels_plan_id: cancels } : {}),
+    renamed: (name: string) => step(stream, 'SessionRenamed', { name }),
+    switched: (from: AgentType, to: AgentType, reason?: string) =>
+      step(stream, 'AgentSwitched', { from_agent: from, to_agent: to, ...(reason ? { reason } : {}) }),
+    deleted: (cancels?: string) => step(stream, 'SessionDeleted', cancels ? { cancels_plan_id: cancels } : {}),
   };
 }
 
@@ -582,6 +597,7 @@ describe('session view', () => {
       current_plan_id: null,
       current_plan_status: null,
       message_count: 0,
+      agent_history: [],
       created_at: startedAt,
       updated_at: startedAt,
       stream_revision: 0,
@@ -889,5 +905,162 @@ describe('views projection', () => {
       expect(viewsProjection.indexPrefixes.some((prefix) => index.startsWith(prefix)), index).toBe(true);
       expect(Number.isFinite(score)).toBe(true);
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+
+describe('conversation view', () => {
+  it("the user's messages, each plan in markdown, and what became of it, in order", async () => {
+    const w = await inReview();
+    await w.when(p1.modify('smaller steps'));
+    await w.when(p1.drafted(2, { subtasks: SUBTASKS.slice(0, 1) }));
+    const revision2 = planMarkdown(planSummary(w.plan(P)!));
+    await w.when(p1.approved(2), p1.executing(), p1.dispatched('a'), p1.succeeded('a'), p1.completed());
+    expect(w.conversation(S)).toEqual([
+      { role: 'user', content: 'Add a login page' },
+      {
+        role: 'assistant',
+        content: ['**Plan:** Add login', '3 subtasks · estimated 3 min 30 s', '', '1. Write the login form — coder · 1 min', '2. Write the login API — coder · 2 min · after 1', '3. Test both — debug · 30 s · after 1, 2'].join('\n'),
+      },
+      { role: 'assistant', content: 'Changes requested: smaller steps' },
+      { role: 'assistant', content: revision2 },
+      { role: 'assistant', content: 'Plan approved.' },
+      { role: 'assistant', content: 'Plan completed.' },
+    ]);
+    expect(revision2).toContain('(revision 2)');
+  });
+
+  it.each([
+    ['approved at the deadline', p1.approved(1, 'timeout'), { role: 'assistant', content: 'No decision came before the deadline: the plan was approved automatically.' }],
+    ['rejected', p1.rejected(), { role: 'assistant', content: 'Plan rejected.' }],
+    ['rejected with feedback', p1.rejected('too risky'), { role: 'assistant', content: 'Plan rejected: too risky' }],
+    ['expired', p1.expired(), { role: 'assistant', content: 'The plan expired: no decision came before the deadline.' }],
+    ['superseded by a message', p1.superseded('user_message', 'm2', 1), { role: 'assistant', content: 'Plan superseded by a new message.' }],
+    ['superseded by a plan', p1.superseded('new_plan', 'p2', 1), { role: 'assistant', content: 'Plan superseded by a new plan.' }],
+    ['cancelled', p1.cancelled(), { role: 'assistant', content: 'Plan cancelled.' }],
+    ['cancelled with a reason', p1.cancelled('not needed'), { role: 'assistant', content: 'Plan cancelled: not needed' }],
+  ] as const)('a plan %s ends with one short message', async (_name, event, message) => {
+    const w = await inReview();
+    await w.when(event);
+    expect(w.conversation(S).slice(2)).toEqual([message]);
+  });
+
+  it('a failed plan is a system message that reads as an error (the IDE shows it as one)', async () => {
+    const w = await executing();
+    await w.when(p1.dispatched('a'), p1.failed('a', 1, false), p1.failedPlan('the build is broken'));
+    expect(w.conversation(S).at(-1)).toEqual({ role: 'system', content: 'Plan failed with an error: the build is broken' });
+  });
+
+  it('an agent switch is a system message named agent_switched, and joins the agent history', async () => {
+    const w = views();
+    await w.given(s1.started());
+    const switchedAt = w.now;
+    await w.when(s1.switched('universal', 'debug', 'the tests fail'));
+    const secondAt = w.now;
+    await w.when(s1.switched('debug', 'coder'));
+    expect(w.conversation(S)).toEqual([
+      { role: 'system', name: 'agent_switched', content: 'Switched from the universal agent to the debug agent: the tests fail' },
+      { role: 'system', name: 'agent_switched', content: 'Switched from the debug agent to the coder agent.' },
+    ]);
+    expect(w.session(S)).toMatchObject({
+      agent_type: 'coder',
+      agent_history: [
+        { from: 'universal', to: 'debug', reason: 'the tests fail', timestamp: switchedAt },
+        { from: 'debug', to: 'coder', timestamp: secondAt },
+      ],
+    });
+    expect(w.session(S)!.agent_history[1]).not.toHaveProperty('reason');
+  });
+
+  it('messages are numbered per session from 1 and indexed by that number; other sessions stay apart', async () => {
+    const w = await inReview();
+    const s2 = session('s2');
+    await w.given(s2.started(), s2.message('hello from two'), p1.approved());
+    const mine = Object.entries(w.all()[CONVERSATION]!)
+      .map(([id, doc]) => [id, doc as ConversationMessageDoc] as const)
+      .filter(([, doc]) => doc.session_id === S)
+      .sort(([, a], [, b]) => a.seq - b.seq);
+    expect(mine.map(([id, doc]) => [id, doc.seq])).toEqual([
+      [`${S}:1`, 1],
+      [`${S}:2`, 2],
+      [`${S}:3`, 3],
+    ]);
+    const [, approved] = mine[2]!;
+    expect(approved).toMatchObject({ session_id: S, at: w.log.at(-1)!.metadata.at, position: w.log.at(-1)!.position });
+    expect(viewsProjection.indexesOf(CONVERSATION, `${S}:3`, approved)).toEqual([{ index: `conversation:${S}`, score: 3 }]);
+    expect(w.conversation('s2')).toEqual([{ role: 'user', content: 'hello from two' }]);
+  });
+
+  it('plan events that change nothing add nothing to the conversation', async () => {
+    const w = await executing();
+    const before = w.conversation(S);
+    await w.when(p1.dispatched('a'), p1.started('a'), p1.succeeded('a'), p1.cancelled('stop'));
+    expect(w.conversation(S)).toEqual([...before, { role: 'assistant', content: 'Plan cancelled: stop' }]);
+  });
+});
+
+describe('session description', () => {
+  it('is the first message, on one line; later messages leave it', async () => {
+    const w = views();
+    await w.given(s1.started());
+    await w.when(s1.message('  Add a login page\n  with a remember-me box  '), s1.atomic(), s1.message('and signup'));
+    expect(w.session(S)!.description).toBe('Add a login page with a remember-me box');
+  });
+
+  it("is the first plan's goal when the session began with a plan", async () => {
+    const w = views();
+    await w.given(s1.started(), s1.classified(P));
+    expect(w.session(S)).not.toHaveProperty('description');
+    await w.when(p1.drafted(1, { goal: 'Ship the login page' }));
+    expect(w.session(S)!.description).toBe('Ship the login page');
+  });
+
+  it('is cut to 200 characters', async () => {
+    const w = views();
+    await w.given(s1.started());
+    await w.when(s1.message('x'.repeat(500)));
+    expect(w.session(S)!.description).toBe(`${'x'.repeat(199)}…`);
+  });
+});
+
+describe('deleting a session', () => {
+  /** Every document that mentions the session, its plan or its approvals, by collection. */
+  const traces = (w: ReturnType<typeof views>, ...ids: string[]) =>
+    Object.entries(w.all()).flatMap(([collection, docs]) =>
+      Object.entries(docs)
+        .filter(([id, doc]) => ids.some((x) => id === x || id.startsWith(`${x}:`) || JSON.stringify(doc).includes(`"${x}"`)))
+        .map(([id]) => `${collection}/${id}`),
+    );
+
+  it('removes the session, its plans, approvals, history and conversation; other sessions stay', async () => {
+    const w = await inReview();
+    const s2 = session('s2');
+    const p2 = plan('p2', 's2');
+    await w.given(p1.modify('smaller'), p1.drafted(2), s2.started(), s2.classified('p2'), p2.drafted());
+    const other = { session: w.session('s2'), plan: w.plan('p2'), history: w.history('s2'), conversation: w.conversation('s2') };
+    expect(traces(w, S, P, AP1, AP2).length).toBeGreaterThan(10);
+
+    await w.when([s1.deleted(P), p1.cancelled('session deleted')]);
+    // Only the tombstone that keeps a late event of its plans from recreating them.
+    expect(traces(w, S, P, AP1, AP2)).toEqual([`${SESSION_CONTENTS}/${S}`]);
+    expect(w.all()[SESSION_CONTENTS]![S]).toMatchObject({ deleted: true, plan_ids: [], approval_ids: [] });
+    expect({ session: w.session('s2'), plan: w.plan('p2'), history: w.history('s2'), conversation: w.conversation('s2') }).toEqual(other);
+  });
+
+  it('a late event of a deleted session, or the deletion delivered again, recreates nothing', async () => {
+    const w = await inReview();
+    const deletion = await w.when(s1.deleted(P));
+    const after = w.all();
+    await w.redeliver(deletion);
+    await w.when(p1.drafted(2), p1.approved(2), s1.message('still there?'), s1.renamed('back'));
+    expect(w.all()).toEqual(after);
+  });
+
+  it('a session deleted after its plan ended leaves nothing either', async () => {
+    const w = await executing();
+    await w.given(p1.completed(), s1.completed());
+    await w.when(s1.deleted());
+    expect(traces(w, S, P, AP1)).toEqual([`${SESSION_CONTENTS}/${S}`]);
   });
 });
