@@ -6,7 +6,11 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { openSqliteEventStore, type SqliteEventStore } from '../../src/events/sqlite-store.js';
 import type { NewEvent, Position, StoredEvent } from '../../src/events/store.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { memoryViewStore } from '../../src/projections/memory-views.js';
+import { openSqliteViewStore } from '../../src/projections/sqlite-views.js';
 import { rebuild, startProjector, type Projection, type Projector } from '../../src/projections/projector.js';
 import { redisViewStore } from '../../src/projections/redis-views.js';
 import type { Doc, IndexEntry, ViewStore } from '../../src/projections/views.js';
@@ -159,8 +163,12 @@ interface Adapter {
 }
 
 let redisStores = 0;
+let sqliteStores = 0;
+const sqliteDir = mkdtempSync(join(tmpdir(), 'planline-projector-views-'));
+afterAll(() => rmSync(sqliteDir, { recursive: true, force: true }));
 const adapters: Adapter[] = [
   { name: 'memory', available: true, open: () => memoryViewStore() },
+  { name: 'sqlite', available: true, open: () => openSqliteViewStore(join(sqliteDir, `views-${sqliteStores++}.db`)) },
   {
     name: 'redis',
     available: redisUp,

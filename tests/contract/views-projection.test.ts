@@ -16,6 +16,7 @@ import { openSqliteEventStore, type SqliteEventStore } from '../../src/events/sq
 import type { Position, StoredEvent } from '../../src/events/store.js';
 import { APPROVALS, type ApprovalDoc } from '../../src/projections/approval-view.js';
 import { memoryViewStore } from '../../src/projections/memory-views.js';
+import { openSqliteViewStore } from '../../src/projections/sqlite-views.js';
 import { PLANS, type PlanDoc } from '../../src/projections/plan-view.js';
 import { rebuild, startProjector, type Projector } from '../../src/projections/projector.js';
 import { redisViewStore } from '../../src/projections/redis-views.js';
@@ -45,7 +46,7 @@ interface Live {
   views: ViewStore;
   projector: Projector;
 }
-const live: Partial<Record<'memory' | 'redis', Live>> = {};
+const live: Partial<Record<'memory' | 'redis' | 'sqlite', Live>> = {};
 const projectorLog: string[] = [];
 let redisStores = 0;
 const openRedisViews = () => redisViewStore(new Redis(REDIS_URL), { keyPrefix: `${prefix}${redisStores++}:` });
@@ -207,6 +208,7 @@ beforeAll(async () => {
   // The projectors run while the commands are written: they catch up and go live at some point in
   // between, which is exactly what production does.
   live.memory = project(memoryViewStore());
+  live.sqlite = project(openSqliteViewStore(join(dir, 'views.db')));
   if (redisUp) live.redis = project(openRedisViews());
   await scenario();
   await caughtUp();
@@ -298,7 +300,7 @@ async function expectDeletedSessionGone(v: ViewStore): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------------
 
-function projectedViews(target: 'memory' | 'redis') {
+function projectedViews(target: 'memory' | 'redis' | 'sqlite') {
   const views = () => live[target]!.views;
   const sessionDoc = async (key: keyof typeof ids) => (await views().get(SESSIONS, ids[key as 'A'])) as SessionDoc;
   const planDoc = async (key: string) => (await views().get(PLANS, ids.plans[key]!)) as PlanDoc;
@@ -501,6 +503,14 @@ function projectedViews(target: 'memory' | 'redis') {
 }
 
 describe('views projection, memory view store', () => projectedViews('memory'));
+describe('views projection, sqlite view store', () => projectedViews('sqlite'));
+
+describe('views projection, memory and sqlite agree', () => {
+  it('the same documents and lists in both stores', async () => {
+    await caughtUp();
+    expect(await snapshot(live.sqlite!.views)).toEqual(await snapshot(live.memory!.views));
+  });
+});
 describe.skipIf(!redisUp)('views projection, redis view store', () => projectedViews('redis'));
 
 describe.skipIf(!redisUp)('views projection, memory and redis agree', () => {
