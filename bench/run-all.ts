@@ -2,6 +2,7 @@
 import { benchHttpCommands, printHttpCommands } from './http-commands.js';
 import { benchImport, printImport } from './import.js';
 import { benchPlanReads, printPlanReads } from './plan-reads.js';
+import { benchRestart, printRestart } from './restart.js';
 import { benchViewsRebuild, printViewsRebuild } from './views-rebuild.js';
 
 printHttpCommands(await benchHttpCommands());
@@ -11,3 +12,5 @@ console.log();
 printViewsRebuild(await benchViewsRebuild());
 console.log();
 printImport(await benchImport());
+console.log();
+printRestart(await benchRestart());

@@ -11,6 +11,7 @@ import { eventIdFor } from '../src/events/ids.js';
 import { openSqliteEventStore } from '../src/events/sqlite-store.js';
 import type { EventStore, NewEvent } from '../src/events/store.js';
 import { memoryViewStore } from '../src/projections/memory-views.js';
+import { openSqliteViewStore } from '../src/projections/sqlite-views.js';
 import { rebuild } from '../src/projections/projector.js';
 import { redisViewStore } from '../src/projections/redis-views.js';
 import { viewsProjection } from '../src/projections/views-projection.js';
@@ -91,6 +92,8 @@ export interface ViewsRebuildResult {
   events: number;
   readAllPerSecond: number;
   memoryPerSecond: number;
+  /** The embedded default: read models in a SQLite file beside the log. */
+  sqlitePerSecond: number;
   redisPerSecond: number | undefined;
 }
 
@@ -108,6 +111,9 @@ export async function benchViewsRebuild(options: { events?: number; redisUrl?: s
     const store = openSqliteEventStore(path);
     const readAllPerSecond = await measureReadAll(store, 2000);
     const memory = await rebuild({ store, views: memoryViewStore(), projection: viewsProjection });
+    const sqliteViews = openSqliteViewStore(join(dir, 'views.db'));
+    const sqlite = await rebuild({ store, views: sqliteViews, projection: viewsProjection });
+    await sqliteViews.close();
     let redisPerSecond: number | undefined;
     const redisUrl = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
     const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
@@ -123,7 +129,7 @@ export async function benchViewsRebuild(options: { events?: number; redisUrl?: s
       console.error(`  (Redis rebuild skipped: ${(error as Error).message})`);
     }
     await store.close();
-    return { events, readAllPerSecond, memoryPerSecond: memory.events / memory.seconds, redisPerSecond };
+    return { events, readAllPerSecond, memoryPerSecond: memory.events / memory.seconds, sqlitePerSecond: sqlite.events / sqlite.seconds, redisPerSecond };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -133,8 +139,9 @@ export function printViewsRebuild(r: ViewsRebuildResult): void {
   console.log(`Rebuild of the read models (plans, sessions, approvals, history) from ${fmt(r.events)} events`);
   console.log(`  baseline: raw readAll ${fmt(r.readAllPerSecond)} events/s`);
   console.log(`  in memory: ${fmt(r.memoryPerSecond)} events/s (target ≥ 50,000: ${r.memoryPerSecond >= 50_000 ? 'met' : 'MISSED'}), ratio to readAll ${fmt(r.memoryPerSecond / r.readAllPerSecond, 3)}`);
+  console.log(`  into SQLite beside the log (the embedded default): ${fmt(r.sqlitePerSecond)} events/s, ratio to readAll ${fmt(r.sqlitePerSecond / r.readAllPerSecond, 3)}`);
   if (r.redisPerSecond === undefined) console.log('  into Redis: not measured (Redis unreachable)');
-  else console.log(`  into Redis: ${fmt(r.redisPerSecond)} events/s (target ≥ 20,000: ${r.redisPerSecond >= 20_000 ? 'met' : 'MISSED'}), ratio to readAll ${fmt(r.redisPerSecond / r.readAllPerSecond, 3)}`);
+  else console.log(`  into Redis: ${fmt(r.redisPerSecond)} events/s (target ≥ 30,000: ${r.redisPerSecond >= 30_000 ? 'met' : 'MISSED'}), ratio to readAll ${fmt(r.redisPerSecond / r.readAllPerSecond, 3)}`);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
