@@ -1,5 +1,6 @@
 // Configuration → adapters. The one place that knows which adapter stands behind each port; the
-// KurrentDB, Redis and NATS clients are loaded only when configured, so the embedded mode starts fast.
+// KurrentDB, PostgreSQL, Redis and NATS clients are loaded only when configured, so the embedded
+// mode starts fast.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { EventStoreConfig } from './config.js';
@@ -17,6 +18,10 @@ export async function openEventStore(config: EventStoreConfig, log?: Logger): Pr
   if (config.kind === 'sqlite') {
     if (config.path !== ':memory:') mkdirSync(dirname(config.path), { recursive: true });
     return openSqliteEventStore(config.path);
+  }
+  if (config.kind === 'postgres') {
+    const { openPostgresEventStore } = await import('./events/postgres-store.js');
+    return openPostgresEventStore(config.connectionString, { schema: config.schema });
   }
   const { openKurrentEventStore } = await import('./events/kurrent-store.js');
   return openKurrentEventStore(config.connectionString, log === undefined ? {} : { log });

@@ -2,6 +2,7 @@
 // composition root; a bad value stops start-up with one message that names every bad variable,
 // so an operator fixes the environment in one pass instead of one restart per mistake.
 import * as v from 'valibot';
+import { isValidSchemaName } from './events/postgres-schema.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 export const ROLES = ['edge', 'projector', 'executor', 'worker'] as const;
@@ -15,7 +16,12 @@ export type EventStoreConfig =
   /** Embedded adapter. `path` is a file path (relative to the working directory) or ':memory:'. */
   | { kind: 'sqlite'; path: string }
   /** KurrentDB / EventStoreDB gRPC client connection string, passed through as given (esdb → kurrentdb). */
-  | { kind: 'kurrentdb'; connectionString: string };
+  | { kind: 'kurrentdb'; connectionString: string }
+  /**
+   * PostgreSQL: the URL as given minus our own `schema` parameter, which names the schema holding the
+   * tables (default `planline`).
+   */
+  | { kind: 'postgres'; connectionString: string; schema: string };
 
 /** Present only when a model is configured; absent means the heuristic planner and no agent runs. */
 export interface OpenAiConfig {
@@ -107,7 +113,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     eventStore:
       config.eventStore.kind === 'sqlite'
         ? config.eventStore
-        : { kind: config.eventStore.kind, connectionString: maskCredentials(config.eventStore.connectionString) },
+        : { ...config.eventStore, connectionString: maskCredentials(config.eventStore.connectionString) },
     redisUrl: config.redisUrl && maskCredentials(config.redisUrl),
     natsUrl: config.natsUrl && maskCredentials(config.natsUrl),
     openai: config.openai && { ...config.openai, apiKey: config.openai.apiKey && '***' },
@@ -174,6 +180,7 @@ function parseHost(raw: string): Parsed<string> {
 }
 
 const KURRENT_SCHEME = /^(kurrentdb|kurrent|kdb|esdb)(\+discover)?:\/\/[^\s/?#]+/i;
+const POSTGRES_SCHEME = /^postgres(ql)?:\/\//i;
 
 function parseEventStoreUrl(raw: string): Parsed<EventStoreConfig> {
   if (raw.startsWith('sqlite:')) {
@@ -187,10 +194,35 @@ function parseEventStoreUrl(raw: string): Parsed<EventStoreConfig> {
     const connectionString = raw.replace(/^esdb/i, 'kurrentdb');
     return ok({ kind: 'kurrentdb', connectionString });
   }
+  if (POSTGRES_SCHEME.test(raw)) return parsePostgresUrl(raw);
   return bad(
-    `expected sqlite:<path>, sqlite::memory:, kurrentdb://…, kurrentdb+discover://…, esdb://… or esdb+discover://…, ` +
-      `got '${maskCredentials(raw)}'`,
+    `expected sqlite:<path>, sqlite::memory:, kurrentdb://…, kurrentdb+discover://…, esdb://…, esdb+discover://…, ` +
+      `postgres://… or postgresql://…, got '${maskCredentials(raw)}'`,
   );
+}
+
+function parsePostgresUrl(raw: string): Parsed<EventStoreConfig> {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return bad(`expected a postgres://[user[:password]@]host[:port]/database URL, got '${maskCredentials(raw)}'`);
+  }
+  // A host, or libpq's ?host= (a socket directory): pg would otherwise quietly try localhost.
+  if (url.hostname === '' && !url.searchParams.has('host')) {
+    return bad(`expected a host in the postgres URL, got '${maskCredentials(raw)}'`);
+  }
+  const schemas = url.searchParams.getAll('schema');
+  const schema = schemas[0] ?? 'planline';
+  if (schemas.length > 1 || !isValidSchemaName(schema)) {
+    return bad(`expected one ?schema= with a lowercase identifier (letters, digits, _; at most 48), got '${schemas.join("', '")}'`);
+  }
+  // `schema` is ours, not a connection parameter: pg must not see it. Cut it out of the text rather than
+  // re-serializing the URL, which would re-encode the other parameters (a space in `options` as '+').
+  const connectionString = raw.replace(/([?&])schema=[^&#]*(&|(?=#)|$)/, (_match, separator: string, next: string) =>
+    next === '&' ? separator : '',
+  );
+  return ok({ kind: 'postgres', connectionString, schema });
 }
 
 function parseRoles(raw: string): Parsed<readonly Role[]> {
@@ -269,7 +301,10 @@ function readEnv(env: NodeJS.ProcessEnv): Partial<Record<EnvName, string>> {
   return picked;
 }
 
-/** `scheme://user:secret@host` → `scheme://***@host`: URLs in errors and logs must not leak credentials. */
+/**
+ * `scheme://user:secret@host` → `scheme://***@host`, and `?password=secret` → `?password=***` (libpq
+ * URLs may carry it there): URLs in errors and logs must not leak credentials.
+ */
 function maskCredentials(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/?#]*@/i, '$1***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/?#]*@/i, '$1***@').replace(/([?&]password=)[^&#]*/gi, '$1***');
 }

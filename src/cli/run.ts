@@ -79,7 +79,7 @@ function commandUsage(command: CliCommand): string {
 }
 
 const ENVIRONMENT =
-  'Environment: EVENTSTORE_URL (sqlite:<path>, default sqlite:./data/planline.db; or kurrentdb://…), ' +
+  'Environment: EVENTSTORE_URL (sqlite:<path>, default sqlite:./data/planline.db; or kurrentdb://… or postgres://…), ' +
   'REDIS_URL (rebuild target; unset: embedded in-memory views)';
 const EXIT_CODES = 'Exit codes: 0 done, 1 failed (unknown stream, invalid file, unreachable store, bad configuration), 2 bad arguments';
 

@@ -1,10 +1,11 @@
-// The event store port: the only source of truth. Two adapters implement it (sqlite-store.ts,
-// kurrent-store.ts) and one contract suite (tests/contract/event-store.contract.ts) proves both.
+// The event store port: the only source of truth. Three adapters implement it (sqlite-store.ts,
+// kurrent-store.ts, postgres-store.ts) and one contract suite (tests/contract/event-store.contract.ts)
+// proves them all.
 
 /**
  * A place in the global order ($all). Monotonic across the whole log; 0 means "before the first event".
- * SQLite: 1, 2, 3 … without gaps. KurrentDB: the commit position (increasing, with gaps), kept as a
- * number because it stays below 2^53 for any log this side of nine petabytes.
+ * SQLite and PostgreSQL: 1, 2, 3 … without gaps. KurrentDB: the commit position (increasing, with
+ * gaps), kept as a number because it stays below 2^53 for any log this side of nine petabytes.
  */
 export type Position = number;
 

@@ -91,7 +91,10 @@ describe('loadConfig', () => {
       [{ PORT: ' 80' }, "PORT: expected an integer 1-65535, got ' 80'"],
       [{ HOST: 'http://0.0.0.0' }, "HOST: expected a hostname or IP address, got 'http://0.0.0.0'"],
       [{ EVENTSTORE_URL: './data/x.db' }, "EVENTSTORE_URL: expected sqlite:<path>, sqlite::memory:, kurrentdb://"],
-      [{ EVENTSTORE_URL: 'postgres://db' }, "got 'postgres://db'"],
+      [{ EVENTSTORE_URL: 'mysql://db' }, "postgres://… or postgresql://…, got 'mysql://db'"],
+      [{ EVENTSTORE_URL: 'postgres://db/x?schema=Bad-Name' }, "EVENTSTORE_URL: expected one ?schema= with a lowercase identifier (letters, digits, _; at most 48), got 'Bad-Name'"],
+      [{ EVENTSTORE_URL: 'postgres://db/x?schema=a&schema=b' }, "got 'a', 'b'"],
+      [{ EVENTSTORE_URL: 'postgres:///planline' }, "EVENTSTORE_URL: expected a host in the postgres URL, got 'postgres:///planline'"],
       [{ EVENTSTORE_URL: 'sqlite:' }, "EVENTSTORE_URL: expected a file path after 'sqlite:', got 'sqlite:'"],
       [{ EVENTSTORE_URL: 'kurrentdb://' }, 'EVENTSTORE_URL: expected sqlite:<path>'],
       [{ REDIS_URL: 'localhost:6379' }, "REDIS_URL: expected a redis:// or rediss:// URL, got 'localhost:6379'"],
@@ -140,6 +143,17 @@ describe('loadConfig', () => {
     expect(message).not.toContain('hunter2');
   });
 
+  it('never echoes a PostgreSQL password, in the user part or as ?password=', () => {
+    const problems = [
+      ...problemsOf({ EVENTSTORE_URL: 'postgres://app:hunter2@/x?schema=NOPE' }),
+      ...problemsOf({ EVENTSTORE_URL: 'postgres:///x?password=hunter2' }),
+    ];
+    expect(problems).toEqual([
+      "EVENTSTORE_URL: expected a postgres://[user[:password]@]host[:port]/database URL, got 'postgres://***@/x?schema=NOPE'",
+      "EVENTSTORE_URL: expected a host in the postgres URL, got 'postgres:///x?password=***'",
+    ]);
+  });
+
   describe('AUTH_SECRET', () => {
     it.each(['127.0.0.1', '::1', '[::1]', 'localhost', '127.0.0.53'])('is optional on loopback host %s', (HOST) => {
       expect(loadConfig({ HOST }).authSecret).toBeUndefined();
@@ -186,6 +200,26 @@ describe('loadConfig', () => {
       // esdb is the deprecated spelling of the same thing: normalised so the client does not warn.
       ['esdb://localhost:2113?tls=false', { kind: 'kurrentdb', connectionString: 'kurrentdb://localhost:2113?tls=false' }],
       ['esdb+discover://cluster.dns:2113', { kind: 'kurrentdb', connectionString: 'kurrentdb+discover://cluster.dns:2113' }],
+      ['postgres://db:5432/planline', { kind: 'postgres', connectionString: 'postgres://db:5432/planline', schema: 'planline' }],
+      [
+        'postgresql://app:pw@db/events?sslmode=require',
+        { kind: 'postgres', connectionString: 'postgresql://app:pw@db/events?sslmode=require', schema: 'planline' },
+      ],
+      // `schema` is Planline's own parameter: taken out, the rest passed to the client untouched.
+      ['postgres://db/x?schema=tenant_1', { kind: 'postgres', connectionString: 'postgres://db/x', schema: 'tenant_1' }],
+      [
+        'postgres://db/x?schema=t&options=-c%20statement_timeout%3D5s',
+        { kind: 'postgres', connectionString: 'postgres://db/x?options=-c%20statement_timeout%3D5s', schema: 't' },
+      ],
+      [
+        'postgres://db/x?application_name=a&schema=t&sslmode=disable',
+        { kind: 'postgres', connectionString: 'postgres://db/x?application_name=a&sslmode=disable', schema: 't' },
+      ],
+      // A socket directory instead of a host, as libpq spells it.
+      [
+        'postgresql:///planline?host=/var/run/postgresql',
+        { kind: 'postgres', connectionString: 'postgresql:///planline?host=/var/run/postgresql', schema: 'planline' },
+      ],
     ])('%s', (EVENTSTORE_URL, eventStore) => {
       expect(loadConfig({ EVENTSTORE_URL }).eventStore).toEqual(eventStore);
     });
@@ -280,6 +314,18 @@ describe('describeConfig', () => {
       openai: { apiKey: '***', model: 'gpt-4o-mini' },
       authSecret: '***',
       port: 8080,
+    });
+  });
+
+  it('masks PostgreSQL credentials and keeps the schema', () => {
+    const config = loadConfig({ EVENTSTORE_URL: 'postgres://app:s3cret@db:5432/events?schema=t1&password=other' });
+    const shown = JSON.stringify(describeConfig(config));
+    expect(shown).not.toContain('s3cret');
+    expect(shown).not.toContain('other');
+    expect(describeConfig(config).eventStore).toEqual({
+      kind: 'postgres',
+      connectionString: 'postgres://***@db:5432/events?password=***',
+      schema: 't1',
     });
   });
 });
