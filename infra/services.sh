@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure the real services the test suites use are up: Redis and NATS (JetStream) on loopback.
+# Make sure the real services the test suites use are up: Redis, NATS (JetStream) and PostgreSQL on
+# loopback.
 #
 # For each service: if something already answers at its address, do nothing. Otherwise, if the address
 # is loopback and the server binary is installed, start it; then wait (SERVICES_TIMEOUT_S, default 20 s)
@@ -51,6 +52,9 @@ answers() {
     redis) script='exec 3<>"/dev/tcp/$0/$1" && printf "PING\r\n" >&3 && IFS= read -r -t 2 reply <&3 &&
       [[ $reply == "+PONG"* || $reply == "-NOAUTH"* || $reply == "-WRONGPASS"* ]]' ;;
     nats) script='exec 3<>"/dev/tcp/$0/$1" && IFS= read -r -t 2 reply <&3 && [[ $reply == INFO* ]]' ;;
+    # PostgreSQL answers an SSLRequest with one byte, S or N, before any authentication.
+    postgres) script='exec 3<>"/dev/tcp/$0/$1" && printf "\x00\x00\x00\x08\x04\xd2\x16\x2f" >&3 && IFS= read -r -n 1 -t 2 reply <&3 &&
+      [[ $reply == S || $reply == N ]]' ;;
     *) script='exec 3<>"/dev/tcp/$0/$1"' ;;
   esac
   if command -v timeout >/dev/null 2>&1; then
@@ -108,6 +112,14 @@ start_nats() {
   fi
 }
 
+start_postgres() {
+  local host=$1 port=$2
+  # This machine's Debian cluster for the default address; elsewhere start it yourself.
+  [[ $(bind_address "$host") == 127.0.0.1 && $port == 5432 ]] || return 1
+  command -v pg_ctlcluster >/dev/null 2>&1 && [[ -d /etc/postgresql ]] || return 1
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start
+}
+
 failures=0
 
 # ensure NAME URL DEFAULT_PORT PROTOCOL EXPLICIT START_FN
@@ -150,6 +162,7 @@ ensure() {
 
 ensure Redis "${REDIS_URL:-redis://127.0.0.1:6379}" 6379 redis "${REDIS_URL:+true}" start_redis
 ensure NATS "${NATS_URL:-nats://127.0.0.1:4222}" 4222 nats "${NATS_URL:+true}" start_nats
+ensure PostgreSQL "${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}" 5432 postgres "${POSTGRES_URL:+true}" start_postgres
 if [[ -n ${KURRENTDB_URL:-} ]]; then
   ensure KurrentDB "$KURRENTDB_URL" 2113 tcp true ''
 fi
