@@ -38,6 +38,8 @@ export interface Config {
   eventStore: EventStoreConfig;
   /** Undefined: embedded in-process read models, rebuilt from the log at start. */
   redisUrl: string | undefined;
+  /** Namespace of every Redis key Planline writes (several deployments may share one Redis). */
+  redisKeyPrefix: string;
   /** Undefined: embedded in-process bus and job queue. */
   natsUrl: string | undefined;
   openai: OpenAiConfig | undefined;
@@ -91,6 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     eventStore: e.EVENTSTORE_URL,
     redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     natsUrl: e.NATS_URL,
     openai:
       e.OPENAI_API_KEY !== undefined || e.OPENAI_BASE_URL !== undefined
@@ -245,6 +248,10 @@ function parseAuthSecret(raw: string): Parsed<string> {
 
 const anyText = (raw: string): Parsed<string> => ok(raw);
 
+function keyPrefix(raw: string): Parsed<string> {
+  return /^[\w.:{}-]{1,100}$/.test(raw) ? ok(raw) : bad(`expected up to 100 letters, digits and _ . : - { } (e.g. 'planline:'), got '${raw}'`);
+}
+
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 const envSchema = v.pipe(
@@ -253,6 +260,7 @@ const envSchema = v.pipe(
     HOST: v.optional(envVar(parseHost), '127.0.0.1'),
     EVENTSTORE_URL: v.optional(envVar(parseEventStoreUrl), 'sqlite:./data/planline.db'),
     REDIS_URL: v.optional(envVar(urlWithScheme(['redis:', 'rediss:']))),
+    REDIS_KEY_PREFIX: v.optional(envVar(keyPrefix), 'planline:'),
     NATS_URL: v.optional(envVar(urlWithScheme(['nats:']))),
     OPENAI_API_KEY: v.optional(envVar(anyText)),
     OPENAI_BASE_URL: v.optional(envVar(urlWithScheme(['http:', 'https:']))),

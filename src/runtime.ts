@@ -28,7 +28,7 @@ export interface Planline {
 }
 
 export interface PlanlineOptions {
-  /** Namespace of the Redis read-model keys (default "planline:"); tests give each server its own. */
+  /** Namespace of the Redis read-model keys (default: config.redisKeyPrefix); tests give each server its own. */
   viewsKeyPrefix?: string;
 }
 
@@ -36,7 +36,7 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
   const store = await openEventStore(config.eventStore, log);
   const { views, kind: viewsKind } = await openViewStore({
     redisUrl: config.redisUrl,
-    keyPrefix: options.viewsKeyPrefix,
+    keyPrefix: options.viewsKeyPrefix ?? config.redisKeyPrefix,
     eventStore: config.eventStore,
     logId: config.redisUrl ? undefined : await store.logId(),
   });

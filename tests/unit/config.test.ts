@@ -14,7 +14,7 @@ function problemsOf(env: NodeJS.ProcessEnv): string[] {
 
 const SECRET = 'a-secret-of-sixteen+';
 const OWN_VARIABLES = [
-  'PORT', 'HOST', 'EVENTSTORE_URL', 'REDIS_URL', 'NATS_URL', 'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'OPENAI_MODEL',
+  'PORT', 'HOST', 'EVENTSTORE_URL', 'REDIS_URL', 'REDIS_KEY_PREFIX', 'NATS_URL', 'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'OPENAI_MODEL',
   'PLAN_APPROVAL_TIMEOUT_S', 'PLAN_APPROVAL_TIMEOUT_ACTION', 'AUTH_SECRET', 'ROLES', 'MAX_BODY_BYTES',
   'SHUTDOWN_TIMEOUT_MS', 'LOG_LEVEL',
 ];
@@ -26,6 +26,7 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       eventStore: { kind: 'sqlite', path: './data/planline.db' },
       redisUrl: undefined,
+      redisKeyPrefix: 'planline:',
       natsUrl: undefined,
       openai: undefined,
       planApprovalTimeoutS: 300,
@@ -53,6 +54,7 @@ describe('loadConfig', () => {
       HOST: '0.0.0.0',
       EVENTSTORE_URL: 'kurrentdb://127.0.0.1:2113?tls=false',
       REDIS_URL: 'redis://127.0.0.1:6379/2',
+      REDIS_KEY_PREFIX: 'team-a:planline:',
       NATS_URL: 'nats://127.0.0.1:4222',
       OPENAI_API_KEY: 'sk-test',
       OPENAI_BASE_URL: 'https://llm.example.com/v1',
@@ -70,6 +72,7 @@ describe('loadConfig', () => {
       host: '0.0.0.0',
       eventStore: { kind: 'kurrentdb', connectionString: 'kurrentdb://127.0.0.1:2113?tls=false' },
       redisUrl: 'redis://127.0.0.1:6379/2',
+      redisKeyPrefix: 'team-a:planline:',
       natsUrl: 'nats://127.0.0.1:4222',
       openai: { apiKey: 'sk-test', baseUrl: 'https://llm.example.com/v1', model: 'gpt-4.1' },
       planApprovalTimeoutS: 60,
@@ -99,6 +102,7 @@ describe('loadConfig', () => {
       [{ EVENTSTORE_URL: 'kurrentdb://' }, 'EVENTSTORE_URL: expected sqlite:<path>'],
       [{ REDIS_URL: 'localhost:6379' }, "REDIS_URL: expected a redis:// or rediss:// URL, got 'localhost:6379'"],
       [{ REDIS_URL: 'http://cache:6379' }, "REDIS_URL: expected a redis:// or rediss:// URL, got 'http://cache:6379'"],
+      [{ REDIS_KEY_PREFIX: 'has space' }, "REDIS_KEY_PREFIX: expected up to 100 letters, digits and _ . : - { } (e.g. 'planline:'), got 'has space'"],
       [{ NATS_URL: 'redis://bus:4222' }, "NATS_URL: expected a nats:// URL, got 'redis://bus:4222'"],
       [{ OPENAI_BASE_URL: 'not a url' }, "OPENAI_BASE_URL: expected a http:// or https:// URL, got 'not a url'"],
       [{ PLAN_APPROVAL_TIMEOUT_S: '0' }, "PLAN_APPROVAL_TIMEOUT_S: expected a positive integer (seconds), got '0'"],
