@@ -5,7 +5,9 @@ import { benchPlanReads, printPlanReads } from './plan-reads.js';
 import { benchRestart, printRestart } from './restart.js';
 import { benchViewsRebuild, printViewsRebuild } from './views-rebuild.js';
 
-printHttpCommands(await benchHttpCommands());
+printHttpCommands(await benchHttpCommands({ target: 'embedded' }));
+console.log();
+printHttpCommands(await benchHttpCommands({ target: 'postgres' }));
 console.log();
 printPlanReads(await benchPlanReads());
 console.log();
