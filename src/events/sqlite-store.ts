@@ -25,6 +25,7 @@ import { createReader, parseEvents, prepareDatabase, SCHEMA, type SqliteDurabili
 import { subscribe, type DeliveryStats, type SqliteSubscription, type SubscriptionSource } from './sqlite-subscription.js';
 import { committedTail, frozenCopy, type TailLimits } from './sqlite-tail.js';
 import { linkSqliteWorker, WORKER_FILE, workerFilePath, type RestartBackoff, type WorkerLink, type WorkerLinkStats } from './sqlite-worker-link.js';
+import { assertCount, validateAppends } from './append-validation.js';
 import {
   EventStoreUnavailableError,
   type AppendResult,
@@ -207,19 +208,8 @@ export function openSqliteEventStore(path: string, options: SqliteEventStoreOpti
     let message: WorkerRequest;
     let held: HeldPart[] | null = null;
     try {
-      if (!Array.isArray(appends as unknown) || appends.length === 0) throw new RangeError('appendMulti needs at least one stream');
-      const streams = new Set<string>();
-      const ids = new Set<string>();
-      for (const { stream, events, expected } of appends) {
-        validateAppend(stream, events, expected);
-        if (streams.has(stream)) throw new TypeError(`stream ${stream} appears twice in one append`);
-        streams.add(stream);
-        for (const event of events) {
-          const id = event.id.toLowerCase();
-          if (ids.has(id)) throw new TypeError(`event id ${event.id} appears twice in one append`);
-          ids.add(id);
-        }
-      }
+      // The rules every adapter shares (ids are UUIDs, unique per append; data a JSON object; …).
+      validateAppends(appends);
       // Serialize now: a caller mutating its objects after append() must not change what is written,
       // and data that cannot be serialized fails this append alone.
       const parts = appends.map(({ stream, events, expected }) => ({
@@ -425,23 +415,6 @@ function closedSubscription(): Subscription {
   return { done: Promise.resolve(), close: () => Promise.resolve() };
 }
 
-function validateAppend(stream: string, events: NewEvent[], expected: ExpectedRevision): void {
-  if (typeof stream !== 'string' || stream.length === 0) throw new TypeError('stream name must be a non-empty string');
-  if (!Array.isArray(events) || events.length === 0) throw new RangeError('append needs at least one event');
-  if (typeof expected === 'number') assertCount(expected, 'expected revision');
-  else if (expected !== 'any' && expected !== 'no_stream' && expected !== 'stream_exists') {
-    throw new TypeError(`unknown expected revision ${String(expected)}`);
-  }
-  const ids = new Set<string>();
-  for (const event of events) {
-    // KurrentDB only accepts UUIDs; holding the embedded store to the same rule keeps the two honest.
-    if (!UUID_PATTERN.test(event.id)) throw new TypeError(`event id ${event.id} is not a UUID`);
-    const id = event.id.toLowerCase();
-    if (ids.has(id)) throw new TypeError(`event id ${event.id} appears twice in one append`);
-    ids.add(id);
-    if (typeof event.type !== 'string' || event.type.length === 0) throw new TypeError('event type must be a non-empty string');
-  }
-}
 
 /** One event of an import chunk; duplicates and conflicts are the worker's to find (it checks the file). */
 function validateImported(event: ImportedStoreEvent, index: number): void {
@@ -452,6 +425,3 @@ function validateImported(event: ImportedStoreEvent, index: number): void {
   if (typeof event.type !== 'string' || event.type.length === 0) throw new TypeError(`${where}: event type must be a non-empty string`);
 }
 
-function assertCount(value: number, what: string): void {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a non-negative integer, got ${value}`);
-}
