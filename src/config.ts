@@ -23,6 +23,31 @@ export type EventStoreConfig =
    */
   | { kind: 'postgres'; connectionString: string; schema: string };
 
+/**
+ * How requests are authenticated (DESIGN §7). `off` only on a loopback HOST with neither AUTH_SECRET
+ * nor AUTH_JWKS_URL: every request then acts as the one principal `local`.
+ */
+export type AuthConfig =
+  | { mode: 'off' }
+  | {
+      /** JWTs signed with HS256 by AUTH_SECRET (the key, not a token). */
+      mode: 'hs256';
+      secret: string;
+      issuer: string | undefined;
+      audience: string | undefined;
+    }
+  | {
+      /** JWTs signed with RS256 / ES256 by a key of the JSON Web Key Set at AUTH_JWKS_URL. */
+      mode: 'jwks';
+      jwksUrl: string;
+      issuer: string | undefined;
+      audience: string | undefined;
+      /** The key set is fetched again after this long, so removed keys stop working. */
+      jwksCacheS: number;
+      /** An unknown `kid` fetches the key set again at most once per this many seconds. */
+      jwksCooldownS: number;
+    };
+
 /** Present only when a model is configured; absent means the heuristic planner and no agent runs. */
 export interface OpenAiConfig {
   /** Undefined when OPENAI_BASE_URL points at a server that needs no key (a local model). */
@@ -45,8 +70,8 @@ export interface Config {
   openai: OpenAiConfig | undefined;
   planApprovalTimeoutS: number;
   planApprovalTimeoutAction: PlanApprovalTimeoutAction;
-  /** Undefined only when HOST is loopback (then the API runs without auth). */
-  authSecret: string | undefined;
+  /** `off` only when HOST is loopback and no auth variable is set. */
+  auth: AuthConfig;
   /** Deduplicated, in ROLES order; `all` expands to every role. */
   roles: readonly Role[];
   maxBodyBytes: number;
@@ -71,7 +96,7 @@ export class ConfigError extends Error {
   }
 }
 
-/** Loopback hosts need no AUTH_SECRET: nothing off this machine can reach them. */
+/** Loopback hosts may run without auth: nothing off this machine can reach them. */
 export function isLoopbackHost(host: string): boolean {
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
   return bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare);
@@ -101,7 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : undefined,
     planApprovalTimeoutS: e.PLAN_APPROVAL_TIMEOUT_S,
     planApprovalTimeoutAction: e.PLAN_APPROVAL_TIMEOUT_ACTION,
-    authSecret: e.AUTH_SECRET,
+    auth: authConfigOf(e),
     roles: e.ROLES,
     maxBodyBytes: e.MAX_BODY_BYTES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
@@ -120,8 +145,17 @@ export function describeConfig(config: Config): Record<string, unknown> {
     redisUrl: config.redisUrl && maskCredentials(config.redisUrl),
     natsUrl: config.natsUrl && maskCredentials(config.natsUrl),
     openai: config.openai && { ...config.openai, apiKey: config.openai.apiKey && '***' },
-    authSecret: config.authSecret && '***',
+    auth: config.auth.mode === 'hs256' ? { ...config.auth, secret: '***' } : config.auth,
   };
+}
+
+function authConfigOf(e: v.InferOutput<typeof envSchema>): AuthConfig {
+  const claims = { issuer: e.AUTH_ISSUER, audience: e.AUTH_AUDIENCE };
+  if (e.AUTH_SECRET !== undefined) return { mode: 'hs256', secret: e.AUTH_SECRET, ...claims };
+  if (e.AUTH_JWKS_URL !== undefined) {
+    return { mode: 'jwks', jwksUrl: e.AUTH_JWKS_URL, ...claims, jwksCacheS: e.AUTH_JWKS_CACHE_S, jwksCooldownS: e.AUTH_JWKS_COOLDOWN_S };
+  }
+  return { mode: 'off' };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -241,9 +275,29 @@ function parseRoles(raw: string): Parsed<readonly Role[]> {
   return ok(ROLES.filter((role) => items.includes('all') || items.includes(role)));
 }
 
+/** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output, 256 bits. */
+const MIN_HS256_KEY_BYTES = 32;
+
 function parseAuthSecret(raw: string): Parsed<string> {
   // Never echo a secret into an error message (it ends up in logs); its length is enough to act on.
-  return raw.length >= 16 ? ok(raw) : bad(`expected at least 16 characters, got ${raw.length}`);
+  const bytes = Buffer.byteLength(raw, 'utf8');
+  return bytes >= MIN_HS256_KEY_BYTES
+    ? ok(raw)
+    : bad(`expected an HS256 key of at least ${MIN_HS256_KEY_BYTES} bytes (e.g. openssl rand -base64 48), got ${bytes}`);
+}
+
+function parseJwksUrl(raw: string): Parsed<string> {
+  // Keys fetched in the clear could be swapped in transit: plain http only for a server on this machine.
+  const parsed = urlWithScheme(['https:', 'http:'])(raw);
+  if (!parsed.ok) return parsed;
+  const url = new URL(raw);
+  return url.protocol === 'https:' || isLoopbackHost(url.hostname)
+    ? parsed
+    : bad(`expected an https:// URL (http:// only on a loopback host), got '${maskCredentials(raw)}'`);
+}
+
+function parseClaimValue(raw: string): Parsed<string> {
+  return raw.trim() === raw && raw.length <= 1000 ? ok(raw) : bad('expected the exact claim value (no surrounding spaces, at most 1000 characters)');
 }
 
 const anyText = (raw: string): Parsed<string> => ok(raw);
@@ -268,6 +322,11 @@ const envSchema = v.pipe(
     PLAN_APPROVAL_TIMEOUT_S: v.optional(envVar(integerIn(1, MAX_SAFE, 'a positive integer (seconds)')), '300'),
     PLAN_APPROVAL_TIMEOUT_ACTION: v.optional(envVar(oneOf(PLAN_APPROVAL_TIMEOUT_ACTIONS)), 'expire'),
     AUTH_SECRET: v.optional(envVar(parseAuthSecret)),
+    AUTH_JWKS_URL: v.optional(envVar(parseJwksUrl)),
+    AUTH_ISSUER: v.optional(envVar(parseClaimValue)),
+    AUTH_AUDIENCE: v.optional(envVar(parseClaimValue)),
+    AUTH_JWKS_CACHE_S: v.optional(envVar(integerIn(1, MAX_SAFE, 'a positive integer (seconds)')), '600'),
+    AUTH_JWKS_COOLDOWN_S: v.optional(envVar(integerIn(0, MAX_SAFE, 'a non-negative integer (seconds)')), '30'),
     ROLES: v.optional(envVar(parseRoles), 'all'),
     MAX_BODY_BYTES: v.optional(envVar(integerIn(1, MAX_SAFE, 'a positive integer (bytes)')), '1048576'),
     SHUTDOWN_TIMEOUT_MS: v.optional(envVar(integerIn(1, MAX_SAFE, 'a positive integer (milliseconds)')), '10000'),
@@ -276,14 +335,37 @@ const envSchema = v.pipe(
   // Rules across variables run even when unrelated variables are bad, so their problems are reported together.
   v.forward(
     v.partialCheck(
-      [['HOST'], ['AUTH_SECRET']],
-      (input) => input.AUTH_SECRET !== undefined || isLoopbackHost(input.HOST),
+      [['HOST'], ['AUTH_SECRET'], ['AUTH_JWKS_URL']],
+      (input) => input.AUTH_SECRET !== undefined || input.AUTH_JWKS_URL !== undefined || isLoopbackHost(input.HOST),
       (issue) =>
-        `required when HOST is not a loopback address (127.0.0.1, ::1, localhost); HOST is '${String(
-          (issue.input as { HOST?: unknown }).HOST,
-        )}'`,
+        `AUTH_SECRET (an HS256 key) or AUTH_JWKS_URL (RS256/ES256 keys) is required when HOST is not a loopback ` +
+        `address (127.0.0.1, ::1, localhost); HOST is '${String((issue.input as { HOST?: unknown }).HOST)}'`,
     ),
     ['AUTH_SECRET'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['AUTH_SECRET'], ['AUTH_JWKS_URL']],
+      (input) => input.AUTH_SECRET === undefined || input.AUTH_JWKS_URL === undefined,
+      'set together with AUTH_SECRET: tokens are verified either with the HS256 key or against the key set, choose one',
+    ),
+    ['AUTH_JWKS_URL'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['AUTH_SECRET'], ['AUTH_JWKS_URL'], ['AUTH_ISSUER']],
+      (input) => input.AUTH_ISSUER === undefined || input.AUTH_SECRET !== undefined || input.AUTH_JWKS_URL !== undefined,
+      'set, but neither AUTH_SECRET nor AUTH_JWKS_URL is, so no token is checked',
+    ),
+    ['AUTH_ISSUER'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['AUTH_SECRET'], ['AUTH_JWKS_URL'], ['AUTH_AUDIENCE']],
+      (input) => input.AUTH_AUDIENCE === undefined || input.AUTH_SECRET !== undefined || input.AUTH_JWKS_URL !== undefined,
+      'set, but neither AUTH_SECRET nor AUTH_JWKS_URL is, so no token is checked',
+    ),
+    ['AUTH_AUDIENCE'],
   ),
   v.forward(
     v.partialCheck(

@@ -12,10 +12,11 @@ function problemsOf(env: NodeJS.ProcessEnv): string[] {
   throw new Error(`expected ${JSON.stringify(env)} to be rejected`);
 }
 
-const SECRET = 'a-secret-of-sixteen+';
+const SECRET = 'an-hs256-key-of-thirty-two-bytes+';
 const OWN_VARIABLES = [
   'PORT', 'HOST', 'EVENTSTORE_URL', 'REDIS_URL', 'REDIS_KEY_PREFIX', 'NATS_URL', 'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'OPENAI_MODEL',
-  'PLAN_APPROVAL_TIMEOUT_S', 'PLAN_APPROVAL_TIMEOUT_ACTION', 'AUTH_SECRET', 'ROLES', 'MAX_BODY_BYTES',
+  'PLAN_APPROVAL_TIMEOUT_S', 'PLAN_APPROVAL_TIMEOUT_ACTION', 'AUTH_SECRET', 'AUTH_JWKS_URL', 'AUTH_ISSUER', 'AUTH_AUDIENCE',
+  'AUTH_JWKS_CACHE_S', 'AUTH_JWKS_COOLDOWN_S', 'ROLES', 'MAX_BODY_BYTES',
   'SHUTDOWN_TIMEOUT_MS', 'LOG_LEVEL',
 ];
 
@@ -31,7 +32,7 @@ describe('loadConfig', () => {
       openai: undefined,
       planApprovalTimeoutS: 300,
       planApprovalTimeoutAction: 'expire',
-      authSecret: undefined,
+      auth: { mode: 'off' },
       roles: ['edge', 'projector', 'executor', 'worker'],
       maxBodyBytes: 1_048_576,
       shutdownTimeoutMs: 10_000,
@@ -62,6 +63,8 @@ describe('loadConfig', () => {
       PLAN_APPROVAL_TIMEOUT_S: '60',
       PLAN_APPROVAL_TIMEOUT_ACTION: 'approve',
       AUTH_SECRET: SECRET,
+      AUTH_ISSUER: 'https://id.example.com/',
+      AUTH_AUDIENCE: 'planline',
       ROLES: 'worker,edge',
       MAX_BODY_BYTES: '2048',
       SHUTDOWN_TIMEOUT_MS: '500',
@@ -77,7 +80,7 @@ describe('loadConfig', () => {
       openai: { apiKey: 'sk-test', baseUrl: 'https://llm.example.com/v1', model: 'gpt-4.1' },
       planApprovalTimeoutS: 60,
       planApprovalTimeoutAction: 'approve',
-      authSecret: SECRET,
+      auth: { mode: 'hs256', secret: SECRET, issuer: 'https://id.example.com/', audience: 'planline' },
       roles: ['edge', 'worker'],
       maxBodyBytes: 2048,
       shutdownTimeoutMs: 500,
@@ -127,7 +130,7 @@ describe('loadConfig', () => {
       "PORT: expected an integer 1-65535, got 'abc'",
       "REDIS_URL: expected a redis:// or rediss:// URL, got 'http://x'",
       "LOG_LEVEL: expected one of debug, info, warn, error, got 'loud'",
-      "AUTH_SECRET: required when HOST is not a loopback address (127.0.0.1, ::1, localhost); HOST is '0.0.0.0'",
+      "AUTH_SECRET: AUTH_SECRET (an HS256 key) or AUTH_JWKS_URL (RS256/ES256 keys) is required when HOST is not a loopback address (127.0.0.1, ::1, localhost); HOST is '0.0.0.0'",
     ]);
     expect(() => loadConfig(env)).toThrow(/Invalid configuration \(4 problems\):\n {2}PORT: .*\n {2}REDIS_URL: .*\n {2}LOG_LEVEL: .*\n {2}AUTH_SECRET: /);
   });
@@ -141,7 +144,7 @@ describe('loadConfig', () => {
       }
       return '';
     })();
-    expect(message).toContain('AUTH_SECRET: expected at least 16 characters, got 12');
+    expect(message).toContain('AUTH_SECRET: expected an HS256 key of at least 32 bytes (e.g. openssl rand -base64 48), got 12');
     expect(message).toContain("got 'http://***@cache:6379'");
     expect(message).not.toContain('short-secret');
     expect(message).not.toContain('hunter2');
@@ -158,34 +161,64 @@ describe('loadConfig', () => {
     ]);
   });
 
-  describe('AUTH_SECRET', () => {
-    it.each(['127.0.0.1', '::1', '[::1]', 'localhost', '127.0.0.53'])('is optional on loopback host %s', (HOST) => {
-      expect(loadConfig({ HOST }).authSecret).toBeUndefined();
+  describe('auth: AUTH_SECRET or AUTH_JWKS_URL', () => {
+    const JWKS = 'https://id.example.com/.well-known/jwks.json';
+
+    it.each(['127.0.0.1', '::1', '[::1]', 'localhost', '127.0.0.53'])('is off on loopback host %s when neither is set', (HOST) => {
+      expect(loadConfig({ HOST }).auth).toEqual({ mode: 'off' });
     });
 
-    it.each(['0.0.0.0', '::', '10.1.2.3', 'planline.internal'])('is required on non-loopback host %s', (HOST) => {
+    it.each(['0.0.0.0', '::', '10.1.2.3', 'planline.internal'])('refuses to start on non-loopback host %s without either, naming both', (HOST) => {
       expect(problemsOf({ HOST })).toEqual([
-        `AUTH_SECRET: required when HOST is not a loopback address (127.0.0.1, ::1, localhost); HOST is '${HOST}'`,
+        `AUTH_SECRET: AUTH_SECRET (an HS256 key) or AUTH_JWKS_URL (RS256/ES256 keys) is required when HOST is not a loopback address (127.0.0.1, ::1, localhost); HOST is '${HOST}'`,
       ]);
     });
 
-    it('is accepted at 16 characters or more, on any host', () => {
-      expect(loadConfig({ HOST: '0.0.0.0', AUTH_SECRET: 'x'.repeat(16) }).authSecret).toBe('x'.repeat(16));
-      expect(loadConfig({ AUTH_SECRET: SECRET }).authSecret).toBe(SECRET);
+    it('AUTH_SECRET is the HS256 key: 32 bytes or more, on any host, with the optional issuer and audience', () => {
+      expect(loadConfig({ HOST: '0.0.0.0', AUTH_SECRET: 'x'.repeat(32) }).auth).toEqual({ mode: 'hs256', secret: 'x'.repeat(32), issuer: undefined, audience: undefined });
+      expect(loadConfig({ AUTH_SECRET: SECRET, AUTH_AUDIENCE: 'planline' }).auth).toEqual({ mode: 'hs256', secret: SECRET, issuer: undefined, audience: 'planline' });
     });
 
-    it('is too short below 16 characters, even on loopback', () => {
-      expect(problemsOf({ AUTH_SECRET: 'x'.repeat(15) })).toEqual(['AUTH_SECRET: expected at least 16 characters, got 15']);
-    });
-
-    it('reports only its length when both too short and on a public host', () => {
-      expect(problemsOf({ HOST: '0.0.0.0', AUTH_SECRET: 'short' })).toEqual([
-        'AUTH_SECRET: expected at least 16 characters, got 5',
+    it('an AUTH_SECRET shorter than 32 bytes is refused, even on loopback, without echoing it', () => {
+      expect(problemsOf({ AUTH_SECRET: 'x'.repeat(31) })).toEqual(['AUTH_SECRET: expected an HS256 key of at least 32 bytes (e.g. openssl rand -base64 48), got 31']);
+      // A 16-character static bearer token (the old meaning of AUTH_SECRET) no longer starts a server.
+      expect(problemsOf({ HOST: '0.0.0.0', AUTH_SECRET: 'a-secret-of-sixteen+' })).toEqual([
+        'AUTH_SECRET: expected an HS256 key of at least 32 bytes (e.g. openssl rand -base64 48), got 20',
       ]);
+    });
+
+    it('AUTH_JWKS_URL verifies RS256/ES256 against the key set, cached 600 s, refetched for an unknown kid at most every 30 s', () => {
+      expect(loadConfig({ HOST: '0.0.0.0', AUTH_JWKS_URL: JWKS, AUTH_ISSUER: 'https://id.example.com/' }).auth).toEqual({
+        mode: 'jwks',
+        jwksUrl: JWKS,
+        issuer: 'https://id.example.com/',
+        audience: undefined,
+        jwksCacheS: 600,
+        jwksCooldownS: 30,
+      });
+      expect(loadConfig({ AUTH_JWKS_URL: 'http://127.0.0.1:9000/jwks', AUTH_JWKS_CACHE_S: '5', AUTH_JWKS_COOLDOWN_S: '0' }).auth).toMatchObject({
+        jwksCacheS: 5,
+        jwksCooldownS: 0,
+      });
+    });
+
+    it.each([
+      [{ AUTH_JWKS_URL: 'http://id.example.com/jwks' }, "AUTH_JWKS_URL: expected an https:// URL (http:// only on a loopback host), got 'http://id.example.com/jwks'"],
+      [{ AUTH_JWKS_URL: 'jwks.json' }, "AUTH_JWKS_URL: expected a https:// or http:// URL, got 'jwks.json'"],
+      [{ AUTH_JWKS_URL: JWKS, AUTH_SECRET: SECRET }, 'AUTH_JWKS_URL: set together with AUTH_SECRET: tokens are verified either with the HS256 key or against the key set, choose one'],
+      [{ AUTH_ISSUER: 'https://id.example.com/' }, 'AUTH_ISSUER: set, but neither AUTH_SECRET nor AUTH_JWKS_URL is, so no token is checked'],
+      [{ AUTH_AUDIENCE: 'planline' }, 'AUTH_AUDIENCE: set, but neither AUTH_SECRET nor AUTH_JWKS_URL is, so no token is checked'],
+      [{ AUTH_JWKS_URL: JWKS, AUTH_AUDIENCE: ' planline' }, 'AUTH_AUDIENCE: expected the exact claim value'],
+      [{ AUTH_JWKS_URL: JWKS, AUTH_JWKS_CACHE_S: '0' }, "AUTH_JWKS_CACHE_S: expected a positive integer (seconds), got '0'"],
+      [{ AUTH_JWKS_URL: JWKS, AUTH_JWKS_COOLDOWN_S: '-1' }, "AUTH_JWKS_COOLDOWN_S: expected a non-negative integer (seconds), got '-1'"],
+    ] as Array<[NodeJS.ProcessEnv, string]>)('%j', (env, expected) => {
+      const problems = problemsOf(env);
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toContain(expected);
     });
 
     it('an empty secret counts as unset', () => {
-      expect(problemsOf({ HOST: '0.0.0.0', AUTH_SECRET: '' })[0]).toMatch(/^AUTH_SECRET: required when HOST/);
+      expect(problemsOf({ HOST: '0.0.0.0', AUTH_SECRET: '' })[0]).toMatch(/^AUTH_SECRET: AUTH_SECRET \(an HS256 key\) or AUTH_JWKS_URL/);
     });
   });
 
@@ -316,7 +349,7 @@ describe('describeConfig', () => {
       redisUrl: 'redis://***@cache:6379',
       natsUrl: 'nats://bus:4222',
       openai: { apiKey: '***', model: 'gpt-4o-mini' },
-      authSecret: '***',
+      auth: { mode: 'hs256', secret: '***' },
       port: 8080,
     });
   });
