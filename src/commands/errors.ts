@@ -1,7 +1,7 @@
 // Domain errors carry their HTTP meaning (status + stable code) so the edge maps them without a table
 // of special cases, and every refusal explains itself.
 
-export type ErrorStatus = 400 | 404 | 409 | 412 | 413 | 415 | 422 | 503;
+export type ErrorStatus = 400 | 403 | 404 | 409 | 412 | 413 | 415 | 422 | 503;
 
 export class DomainError extends Error {
   override readonly name = 'DomainError';
@@ -25,6 +25,9 @@ export const invalidPlan = (message: string, details?: Record<string, unknown>) 
 
 export const notFound = (what: 'session' | 'plan' | 'approval' | 'subtask', id: string) =>
   new DomainError(`${what}_not_found`, 404, `${what} ${id} does not exist`, { [`${what}_id`]: id });
+
+/** The principal may see the session (so a 404 would lie) but not do this to it. */
+export const forbidden = (message: string, details?: Record<string, unknown>) => new DomainError('forbidden', 403, message, details);
 
 export const conflict = (code: string, message: string, details?: Record<string, unknown>) =>
   new DomainError(code, 409, message, details);

@@ -35,6 +35,8 @@ export interface CommandMeta {
   expected_revision?: number | undefined;
   /** Hash of the request behind a client-given command id; a retry with another request is refused. */
   request_fingerprint?: string | undefined;
+  /** Who sends the command (recorded in every event's metadata); undefined for Planline's own commands. */
+  principal?: string | undefined;
 }
 
 export interface Loaded<S> {
@@ -121,6 +123,30 @@ export function createCommandHandler(store: EventStore, options: CommandHandlerO
       });
     }
     remember(stream, entry);
+    return entry;
+  }
+
+  /**
+   * The cached entry caught up with the log: another process may have appended since it was cached.
+   * One read of the events after the cached revision (usually none), for decisions that must not act
+   * on a stale state without a conflict to correct them (access checks: a revoked share ends at once).
+   */
+  async function freshEntry<S, E extends DomainEvent>(stream: string, evolver: Evolver<S, E>): Promise<CacheEntry<S>> {
+    const cached = cache.get(stream) as CacheEntry<S> | undefined;
+    if (!cached) return loadEntry(stream, evolver);
+    const newer = await store.readStream(stream, { fromRevision: cached.revision + 1 });
+    if (newer.length === 0) return cached;
+    const entry: CacheEntry<S> = { state: cached.state, revision: cached.revision, position: cached.position, commands: new Map(cached.commands) };
+    for (const stored of newer) {
+      const event = toDomainEvent(stored);
+      if (event) entry.state = evolver.evolve(entry.state, event as E);
+      entry.revision = stored.revision;
+      entry.position = stored.position;
+      const seen = entry.commands.get(stored.metadata.command_id);
+      entry.commands.set(stored.metadata.command_id, { first: seen?.first ?? stored.revision, revision: stored.revision, position: stored.position });
+    }
+    // Replaced only if nothing newer was cached meanwhile (a command of this process appended).
+    if (cache.get(stream) === cached) remember(stream, entry);
     return entry;
   }
 
@@ -296,9 +322,12 @@ export function createCommandHandler(store: EventStore, options: CommandHandlerO
   return {
     clock,
 
-    /** Current state of a stream, as the command side sees it. */
-    async load<S, E extends DomainEvent>(stream: string, evolver: Evolver<S, E>): Promise<Loaded<S>> {
-      const { state, revision, position } = await loadEntry(stream, evolver);
+    /**
+     * Current state of a stream, as the command side sees it. `fresh` first catches the cached state up
+     * with the log (one read), for checks that another process's appends must reach at once.
+     */
+    async load<S, E extends DomainEvent>(stream: string, evolver: Evolver<S, E>, options: { fresh?: boolean } = {}): Promise<Loaded<S>> {
+      const { state, revision, position } = await (options.fresh ? freshEntry(stream, evolver) : loadEntry(stream, evolver));
       return { state, revision, position };
     },
 
@@ -400,6 +429,7 @@ function toNewEvents(events: readonly DomainEvent[], stream: string, firstRevisi
       at,
       schema_version: SCHEMA_VERSIONS[event.type],
       ...(meta.request_fingerprint !== undefined ? { request_fingerprint: meta.request_fingerprint } : {}),
+      ...(meta.principal !== undefined ? { principal: meta.principal } : {}),
     },
   }));
 }

@@ -5,11 +5,12 @@
 // the intent (`supersedes_plan_id`, `cancels_plan_id`, `plan_id`) for the history; logs written before
 // multi-stream commits may hold an intent whose follow-up a crash interrupted: a retry with the same
 // Idempotency-Key finishes it, once.
-import { streams, type AgentType, type DomainEvent, type PlanEvent, type SessionEvent, type SessionMode } from '../events/catalog.js';
+import { streams, type AgentType, type DomainEvent, type PlanEvent, type SessionEvent, type SessionMode, type ShareRole } from '../events/catalog.js';
 import { uuidv5 } from '../events/ids.js';
 import type { Position } from '../events/store.js';
 import type { SubtaskInput } from './dag.js';
 import { notFound } from './errors.js';
+import { accessOf, requireAccess, type Access, type Need } from './access.js';
 import type { CommandHandler, CommandMeta, Executed, ExecutedAcross, StreamLoader, StreamWrite } from './handle.js';
 import { planDecider, type Decision, type PlanCommand, type PlanState } from './plan.js';
 import { sessionDecider, sessionFsmState, type SessionCommand, type SessionState, type SessionView } from './session.js';
@@ -38,6 +39,16 @@ export interface CommandOutcome {
   changed: boolean;
 }
 
+/** What a principal is to a session, as the edges ask before a command or a subscription. */
+export interface SessionAccess {
+  /** Started and not deleted. */
+  exists: boolean;
+  /** Started and deleted since (its stream may still be read by those who could read the session). */
+  deleted: boolean;
+  access: Access;
+  session_id: string;
+}
+
 /** Ids derived from a command id, so a retried command targets the same new aggregates. */
 export const derivedId = (commandId: string, purpose: string) => uuidv5(`${commandId}#${purpose}`);
 
@@ -55,7 +66,7 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
 
   function onSession(sessionId: string, meta: CommandMeta, command: SessionCommand): Promise<Executed<SessionState>> {
     return handler.execute<SessionState, SessionEvent>(streams.session(sessionId), sessionDecider, meta, async (state) =>
-      sessionDecider.decide(command, await sessionView({ ...state, session_id: sessionId })),
+      sessionDecider.decide(command, { ...(await sessionView({ ...state, session_id: sessionId })), principal: meta.principal }),
     );
   }
 
@@ -70,6 +81,7 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
     command_id: derivedId(meta.command_id, purpose),
     correlation_id: meta.correlation_id ?? meta.command_id,
     causation_id: meta.command_id,
+    principal: meta.principal,
   });
 
   async function supersede(planId: string, by: string, reason: 'user_message' | 'new_plan', meta: CommandMeta) {
@@ -100,11 +112,11 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
   });
 
   /** The session's decision with its current plan, loaded so that a write to that plan is checked too. */
-  async function sessionViewFrom(session: SessionState, sessionId: string, load: StreamLoader): Promise<SessionView> {
+  async function sessionViewFrom(session: SessionState, sessionId: string, load: StreamLoader, principal: string | undefined): Promise<SessionView> {
     const state = { ...session, session_id: sessionId };
-    if (!state.current_plan_id) return { session: state };
+    if (!state.current_plan_id) return { session: state, principal };
     const plan = await load<PlanState, PlanEvent>(streams.plan(state.current_plan_id), planDecider);
-    return { session: state, plan: { ...plan, plan_id: plan.plan_id || state.current_plan_id } };
+    return { session: state, plan: { ...plan, plan_id: plan.plan_id || state.current_plan_id }, principal };
   }
 
   /** A plan's events for a command, on its state loaded through `load` (so its revision is checked). */
@@ -123,7 +135,7 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
   ): Promise<ExecutedAcross> {
     const stream = streams.session(sessionId);
     return handler.executeAcross<SessionState, SessionEvent>({ stream, evolver: sessionDecider }, meta, async (state, load) => {
-      const events = sessionDecider.decide(command, await sessionViewFrom(state, sessionId, load));
+      const events = sessionDecider.decide(command, await sessionViewFrom(state, sessionId, load, meta.principal));
       return [{ stream, events }, ...(await followUps(events, load))];
     });
   }
@@ -220,7 +232,7 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
       const attach: SessionCommand = { type: 'AttachPlan', plan_id: planId, source };
       const sessionStream = streams.session(sessionId);
       const done = await handler.executeAcross<SessionState, SessionEvent>({ stream: sessionStream, evolver: sessionDecider }, meta, async (state, load) => {
-        const view = await sessionViewFrom(state, sessionId, load);
+        const view = await sessionViewFrom(state, sessionId, load, meta.principal);
         let sessionEvents: SessionEvent[];
         if (!newSession || state.exists) sessionEvents = sessionDecider.decide(attach, view);
         else {
@@ -264,7 +276,7 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
       meta: CommandMeta,
     ) {
       const approvalRequestId = derivedId(meta.command_id, 'approval');
-      const current = await requireLivePlan(planId);
+      const current = await requireLivePlan(planId, meta.principal);
       const done = await onPlan(planId, meta, {
         type: 'DraftPlan',
         plan_id: planId,
@@ -292,7 +304,7 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
       input: { approval_request_id: string; decision: Decision; feedback?: string | undefined },
       meta: CommandMeta,
     ) {
-      await requireLivePlan(planId);
+      await requireLivePlan(planId, meta.principal);
       const done = await onPlan(planId, meta, {
         type: 'DecidePlan',
         approval_request_id: input.approval_request_id,
@@ -308,8 +320,10 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
       input: { approval_request_id: string; decision: Decision; feedback?: string | undefined },
       meta: CommandMeta,
     ) {
-      const session = await handler.load(streams.session(sessionId), sessionDecider);
+      const session = await handler.load(streams.session(sessionId), sessionDecider, { fresh: meta.principal !== undefined });
       if (!session.state.exists || session.state.deleted) throw notFound('session', sessionId);
+      // Before the approval is looked up: a stranger must not learn which approvals a session has.
+      if (meta.principal !== undefined) requireAccess({ ...session.state, session_id: sessionId }, meta.principal, 'command');
       const planId = await planOfApproval(session.state, input.approval_request_id);
       return api.decidePlan(planId, input, meta);
     },
@@ -320,7 +334,7 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
     },
 
     async cancelPlan(planId: string, input: { reason?: string | undefined }, meta: CommandMeta) {
-      await requireLivePlan(planId);
+      await requireLivePlan(planId, meta.principal);
       const done = await onPlan(planId, meta, {
         type: 'CancelPlan',
         ...(input.reason !== undefined ? { reason: input.reason } : {}),
@@ -376,6 +390,36 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
       return { session_id: sessionId, agent_type: done.state.agent_type, ...outcome(done) };
     },
 
+    /** The owner shares the session with another principal as a viewer or a collaborator (or changes its role). */
+    async shareSession(sessionId: string, input: { principal: string; role: ShareRole }, meta: CommandMeta) {
+      const done = await onSession(sessionId, meta, { type: 'ShareSession', principal: input.principal, role: input.role });
+      return { session_id: sessionId, shares: done.state.shares, ...outcome(done) };
+    },
+
+    /** The owner takes a share back; effective for the next request, on every edge. Idempotent. */
+    async revokeShare(sessionId: string, input: { principal: string }, meta: CommandMeta) {
+      const done = await onSession(sessionId, meta, { type: 'RevokeShare', principal: input.principal });
+      return { session_id: sessionId, shares: done.state.shares, ...outcome(done) };
+    },
+
+    /**
+     * What `principal` is to a session, from the log (caught up, so a share revoked on another edge
+     * counts at once). `exists` is false for a session never started or deleted. The edges ask this
+     * before a command or a subscription; a stranger must get the same answer as for a missing session.
+     */
+    async sessionAccess(sessionId: string, principal: string): Promise<SessionAccess> {
+      const { state } = await handler.load(streams.session(sessionId), sessionDecider, { fresh: true });
+      if (!state.exists) return { exists: false, deleted: false, access: 'none', session_id: sessionId };
+      return { exists: !state.deleted, deleted: state.deleted, access: accessOf(state, principal), session_id: sessionId };
+    },
+
+    /** The same for a plan, through its session (`session_id` is empty when the plan does not exist). */
+    async planAccess(planId: string, principal: string): Promise<SessionAccess> {
+      const plan = (await handler.load(streams.plan(planId), planDecider, { fresh: true })).state;
+      if (!plan.exists) return { exists: false, deleted: false, access: 'none', session_id: '' };
+      return api.sessionAccess(plan.session_id, principal);
+    },
+
     /** The command side's view of a session: its state and derived FSM state. */
     async sessionState(sessionId: string): Promise<{ session: SessionState; fsm_state: FsmState; revision: number }> {
       const loaded = await handler.load(streams.session(sessionId), sessionDecider);
@@ -390,12 +434,20 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
   };
   return api;
 
-  /** A plan the API may address: it exists and its session was not deleted. */
-  async function requireLivePlan(planId: string): Promise<PlanState> {
-    const loaded = await loadPlan(planId);
+  /**
+   * A plan the API may address: it exists, its session was not deleted, and the principal sending the
+   * command (when there is one) may command that session. A stranger gets plan_not_found, as for a plan
+   * that does not exist; a viewer gets forbidden.
+   */
+  async function requireLivePlan(planId: string, principal?: string, need: Need = 'command'): Promise<PlanState> {
+    const loaded = await handler.load(streams.plan(planId), planDecider, { fresh: principal !== undefined });
     if (!loaded.state.exists) throw notFound('plan', planId);
-    const session = await handler.load(streams.session(loaded.state.session_id), sessionDecider);
+    const session = await handler.load(streams.session(loaded.state.session_id), sessionDecider, { fresh: principal !== undefined });
     if (session.state.deleted) throw notFound('plan', planId);
+    if (principal !== undefined) {
+      if (accessOf(session.state, principal) === 'none') throw notFound('plan', planId);
+      requireAccess({ ...session.state, session_id: loaded.state.session_id }, principal, need);
+    }
     return loaded.state;
   }
 

@@ -1,9 +1,10 @@
 // The session decider. A session is a conversation: it starts, receives messages, is classified into
 // an atomic task or a plan, and ends. Its `fsm_state` (DESIGN §4) depends on the current plan too, so
 // the decider's state is the session folded from its stream plus the current plan's state.
-import type { AgentType, SessionEvent, SessionMode } from '../events/catalog.js';
+import type { AgentType, SessionEvent, SessionMode, ShareRole } from '../events/catalog.js';
 import type { Decider } from './decider.js';
-import { conflict, notFound } from './errors.js';
+import { accessOf, MAX_SHARES, ownerOf, requireAccess, type Need } from './access.js';
+import { conflict, DomainError, notFound } from './errors.js';
 import { illegalTransition, type FsmState } from './fsm.js';
 import { isTerminal, planFsmState, type PlanState } from './plan.js';
 
@@ -23,6 +24,10 @@ export interface SessionState {
   message_count: number;
   /** Deleted sessions answer every command as if they never existed (the log keeps them). */
   deleted: boolean;
+  /** The principal that started it; undefined for sessions older than owners (they belong to `local`). */
+  owner?: string | undefined;
+  /** Principals it is shared with, and as what. */
+  shares: Readonly<Record<string, ShareRole>>;
 }
 
 export const initialSessionState = (): SessionState => ({
@@ -35,12 +40,18 @@ export const initialSessionState = (): SessionState => ({
   phase: 'idle',
   message_count: 0,
   deleted: false,
+  shares: {},
 });
 
 /** What the session decider sees: the session and, when it has one, its current plan. */
 export interface SessionView {
   session: SessionState;
   plan?: PlanState | undefined;
+  /**
+   * Who sends the command (a token's `sub`, or `local`): it must be allowed to (see access.ts), and it
+   * owns a session it starts. Undefined for commands Planline sends itself (timers, the executor).
+   */
+  principal?: string | undefined;
 }
 
 /** The seed FSM state of a session, derived from its own state and its current plan's. */
@@ -69,7 +80,24 @@ export type SessionCommand =
   | { type: 'ExpireSession' }
   | { type: 'RenameSession'; name: string }
   | { type: 'DeleteSession'; reason?: string }
-  | { type: 'SwitchAgent'; to_agent: AgentType; reason?: string };
+  | { type: 'SwitchAgent'; to_agent: AgentType; reason?: string }
+  | { type: 'ShareSession'; principal: string; role: ShareRole }
+  | { type: 'RevokeShare'; principal: string };
+
+/** What the sender must be to the session for each command; starting needs nothing. */
+const NEEDS: Record<Exclude<SessionCommand['type'], 'StartSession'>, Need> = {
+  ReceiveUserMessage: 'command',
+  AttachPlan: 'command',
+  SuspendSession: 'command',
+  ResumeSession: 'command',
+  CompleteSession: 'command',
+  ExpireSession: 'command',
+  RenameSession: 'command',
+  SwitchAgent: 'command',
+  DeleteSession: 'own',
+  ShareSession: 'own',
+  RevokeShare: 'own',
+};
 
 /** FSM states in which a plan of the session may be replaced by a new message or plan. */
 const REPLACEABLE: readonly FsmState[] = ['idle', 'classify', 'plan_required', 'architect_planning', 'plan_review', 'completed'];
@@ -77,8 +105,8 @@ const REPLACEABLE: readonly FsmState[] = ['idle', 'classify', 'plan_required', '
 function legalCommands(view: SessionView): SessionCommand['type'][] {
   const { session } = view;
   if (!session.exists || session.deleted) return ['StartSession'];
-  // Renaming and deleting are bookkeeping: they are allowed whatever the conversation is doing.
-  const always = ['RenameSession', 'DeleteSession'] as const;
+  // Renaming, deleting and sharing are bookkeeping: they are allowed whatever the conversation is doing.
+  const always = ['RenameSession', 'DeleteSession', 'ShareSession', 'RevokeShare'] as const;
   if (session.status === 'completed' || session.status === 'expired') return [...always];
   if (session.status === 'suspended') return ['ResumeSession', 'CompleteSession', 'ExpireSession', ...always];
   const replaceable = REPLACEABLE.includes(sessionFsmState(view));
@@ -92,7 +120,13 @@ function legalCommands(view: SessionView): SessionCommand['type'][] {
   ];
 }
 
-function requireLegal(command: SessionCommand, view: SessionView): void {
+/** The session was started and the sender may send this command (checked before any state rule). */
+function requireAllowed(command: Exclude<SessionCommand, { type: 'StartSession' }>, view: SessionView): void {
+  if (!view.session.exists) throw notFound('session', view.session.session_id);
+  if (view.principal !== undefined) requireAccess(view.session, view.principal, NEEDS[command.type]);
+}
+
+function requireLegal(command: Exclude<SessionCommand, { type: 'StartSession' }>, view: SessionView): void {
   if (!view.session.exists || view.session.deleted) throw notFound('session', view.session.session_id);
   const legal = legalCommands(view);
   if (!legal.includes(command.type)) {
@@ -121,6 +155,9 @@ function openPlanId(view: SessionView): string | undefined {
 
 export function decideSession(command: SessionCommand, view: SessionView): SessionEvent[] {
   const { session } = view;
+  // Who may send it is checked before anything else: a stranger learns nothing, not even that a
+  // repeated command would have been a no-op.
+  if (command.type !== 'StartSession') requireAllowed(command, view);
   switch (command.type) {
     case 'StartSession':
       // A deleted session's id stays taken: the log still holds it, and reusing it would merge two histories.
@@ -132,7 +169,13 @@ export function decideSession(command: SessionCommand, view: SessionView): Sessi
       return [
         {
           type: 'SessionStarted',
-          data: { session_id: command.session_id, name: command.name, mode: command.mode, agent_type: command.agent_type },
+          data: {
+            session_id: command.session_id,
+            name: command.name,
+            mode: command.mode,
+            agent_type: command.agent_type,
+            ...(view.principal !== undefined ? { owner: view.principal } : {}),
+          },
         },
       ];
 
@@ -222,6 +265,30 @@ export function decideSession(command: SessionCommand, view: SessionView): Sessi
       ];
     }
 
+    case 'ShareSession': {
+      requireLegal(command, view);
+      if (command.principal === ownerOf(session)) {
+        throw new DomainError('invalid_share', 400, `${command.principal} owns session ${session.session_id}: the owner cannot be given a role`, {
+          session_id: session.session_id,
+        });
+      }
+      const current = accessOf(session, command.principal);
+      if (current === command.role) return [];
+      if (current === 'none' && Object.keys(session.shares).length >= MAX_SHARES) {
+        throw conflict('too_many_shares', `session ${session.session_id} is already shared with ${MAX_SHARES} principals; revoke one first`, {
+          session_id: session.session_id,
+          max_shares: MAX_SHARES,
+        });
+      }
+      return [{ type: 'SessionShared', data: { principal: command.principal, role: command.role } }];
+    }
+
+    case 'RevokeShare':
+      requireLegal(command, view);
+      // Idempotent: revoking what is not shared changes nothing and succeeds.
+      if (!Object.hasOwn(session.shares, command.principal)) return [];
+      return [{ type: 'SessionShareRevoked', data: { principal: command.principal } }];
+
     case 'SwitchAgent':
       requireLegal(command, view);
       if (command.to_agent === session.agent_type) return [];
@@ -250,6 +317,7 @@ export function evolveSession(state: SessionState, event: SessionEvent): Session
         agent_type: event.data.agent_type,
         status: 'active',
         phase: 'idle',
+        owner: event.data.owner,
       };
     case 'UserMessageReceived':
       return {
@@ -279,6 +347,12 @@ export function evolveSession(state: SessionState, event: SessionEvent): Session
       return { ...state, deleted: true };
     case 'AgentSwitched':
       return { ...state, agent_type: event.data.to_agent };
+    case 'SessionShared':
+      return { ...state, shares: { ...state.shares, [event.data.principal]: event.data.role } };
+    case 'SessionShareRevoked': {
+      const { [event.data.principal]: _revoked, ...shares } = state.shares;
+      return { ...state, shares };
+    }
     default:
       // An event of another aggregate in this stream (an import gone wrong) changes nothing here.
       return state;

@@ -33,12 +33,20 @@ const subtask = v.object({
 });
 export type Subtask = v.InferOutput<typeof subtask>;
 
+/** Who may see or drive a session besides its owner. */
+export const SHARE_ROLES = ['viewer', 'collaborator'] as const;
+export type ShareRole = (typeof SHARE_ROLES)[number];
+/** A principal (a token's `sub`): 1-200 characters, no control characters. */
+const principal = v.pipe(id, v.regex(/^[^\x00-\x1f\x7f]+$/));
+
 const sessionEvents = {
   SessionStarted: v.object({
     session_id: id,
     name: v.pipe(v.string(), v.maxLength(200)),
     mode: sessionMode,
     agent_type: v.picklist(AGENT_TYPES),
+    /** The principal that started it. Sessions started before owners existed have none: they belong to `local`. */
+    owner: v.optional(principal),
   }),
   UserMessageReceived: v.object({
     message_id: id,
@@ -73,6 +81,9 @@ const sessionEvents = {
     to_agent: v.picklist(AGENT_TYPES),
     reason: v.optional(text),
   }),
+  /** The owner let another principal read (viewer) or also drive (collaborator) the session; replaces an earlier role. */
+  SessionShared: v.object({ principal, role: v.picklist(SHARE_ROLES) }),
+  SessionShareRevoked: v.object({ principal }),
 } as const;
 
 const approvalId = v.object({ approval_request_id: id });

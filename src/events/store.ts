@@ -31,6 +31,12 @@ export interface EventMetadata {
    * reused for a different request is refused instead of being answered as a duplicate.
    */
   request_fingerprint?: string;
+  /**
+   * The principal (a token's `sub`, or `local` with auth off) whose command this event records, so the
+   * history says who did what. Absent for events written before principals, and for commands Planline
+   * issues itself (the approval timer, the executor).
+   */
+  principal?: string;
 }
 
 /** An event about to be appended. `id` must be a UUID, deterministic for a retried command. */

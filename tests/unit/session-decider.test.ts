@@ -73,7 +73,7 @@ describe('session decider', () => {
   it('a message while a plan executes is refused, naming the state and what is legal', () => {
     const executing: PlanEvent[] = [...planDrafted, { type: 'PlanApproved', data: { approval_request_id: 'ap1', decided_by: 'user' } }];
     const error = given([started, attached('p1')], executing).when({ type: 'ReceiveUserMessage', message_id: 'm2', content: 'x' }).thenFails('illegal_transition');
-    expect(error.message).toBe('ReceiveUserMessage is not allowed in fsm_state plan_execution; legal here: SwitchAgent, SuspendSession, CompleteSession, ExpireSession, RenameSession, DeleteSession');
+    expect(error.message).toBe('ReceiveUserMessage is not allowed in fsm_state plan_execution; legal here: SwitchAgent, SuspendSession, CompleteSession, ExpireSession, RenameSession, DeleteSession, ShareSession, RevokeShare');
     expect(error.details).toMatchObject({ fsm_state: 'plan_execution', legal_transitions: ['completed', 'error_handling'], current_plan_id: 'p1' });
   });
 
@@ -142,5 +142,95 @@ describe('session decider', () => {
     given([started, switched]).when({ type: 'SwitchAgent', to_agent: 'coder' }).then([]);
     given([started, switched]).when({ type: 'SwitchAgent', to_agent: 'debug' }).then([{ type: 'AgentSwitched', data: { from_agent: 'coder', to_agent: 'debug' } }]);
     given([started, { type: 'SessionSuspended', data: {} }]).when({ type: 'SwitchAgent', to_agent: 'ask' }).thenFails('illegal_transition');
+  });
+});
+
+describe('session decider: owners, shares and who may do what', () => {
+  const owned: SessionEvent = { type: 'SessionStarted', data: { ...started.data, owner: 'alice' } as SessionEvent['data'] } as SessionEvent;
+  const shared = (principal: string, role: 'viewer' | 'collaborator'): SessionEvent => ({ type: 'SessionShared', data: { principal, role } });
+  const revoked = (principal: string): SessionEvent => ({ type: 'SessionShareRevoked', data: { principal } });
+
+  /** given session events, when `principal` sends a command, then events or a refusal. */
+  function as(principal: string | undefined, history: SessionEvent[]) {
+    const view = { session: foldSession(history), principal };
+    const run = (command: SessionCommand) => decideSession(command, view);
+    return {
+      view,
+      when: (command: SessionCommand) => ({
+        then: (expected: SessionEvent[]) => expect(run(command)).toEqual(expected),
+        thenFails: (code: string, message?: RegExp) => {
+          let caught: unknown;
+          try {
+            run(command);
+          } catch (error) {
+            caught = error;
+          }
+          expect(caught, `expected ${code}`).toBeInstanceOf(DomainError);
+          expect((caught as DomainError).code).toBe(code);
+          if (message) expect((caught as DomainError).message).toMatch(message);
+          return caught as DomainError;
+        },
+      }),
+    };
+  }
+
+  it('the principal that starts a session owns it; without a principal (older sessions) it belongs to local', () => {
+    as('alice', []).when({ type: 'StartSession', session_id: 's1', name: 'demo', mode: 'auto', agent_type: 'universal' }).then([owned]);
+    expect(foldSession([owned]).owner).toBe('alice');
+    expect(foldSession([started]).owner).toBeUndefined();
+    // `local` (auth off) may drive a session written before owners existed; nobody else may.
+    as('local', [started]).when({ type: 'RenameSession', name: 'x' }).then([{ type: 'SessionRenamed', data: { name: 'x' } }]);
+    as('alice', [started]).when({ type: 'RenameSession', name: 'x' }).thenFails('session_not_found');
+  });
+
+  it('the owner shares as viewer or collaborator, changes the role, and revokes; repeats change nothing', () => {
+    as('alice', [owned]).when({ type: 'ShareSession', principal: 'vic', role: 'viewer' }).then([shared('vic', 'viewer')]);
+    as('alice', [owned, shared('vic', 'viewer')]).when({ type: 'ShareSession', principal: 'vic', role: 'viewer' }).then([]);
+    as('alice', [owned, shared('vic', 'viewer')]).when({ type: 'ShareSession', principal: 'vic', role: 'collaborator' }).then([shared('vic', 'collaborator')]);
+    as('alice', [owned, shared('vic', 'viewer')]).when({ type: 'RevokeShare', principal: 'vic' }).then([revoked('vic')]);
+    as('alice', [owned, shared('vic', 'viewer'), revoked('vic')]).when({ type: 'RevokeShare', principal: 'vic' }).then([]);
+    expect(foldSession([owned, shared('vic', 'viewer'), shared('carl', 'collaborator'), revoked('vic')]).shares).toEqual({ carl: 'collaborator' });
+  });
+
+  it('only the owner shares, revokes or deletes: a collaborator or viewer is forbidden, a stranger finds nothing', () => {
+    const history = [owned, shared('vic', 'viewer'), shared('carl', 'collaborator')];
+    for (const command of [
+      { type: 'ShareSession', principal: 'eve', role: 'viewer' },
+      { type: 'RevokeShare', principal: 'vic' },
+      { type: 'DeleteSession' },
+    ] as SessionCommand[]) {
+      as('carl', history).when(command).thenFails('forbidden', /only the owner of session s1 may do this; carl is a collaborator/);
+      as('vic', history).when(command).thenFails('forbidden', /vic is a viewer/);
+      as('mallory', history).when(command).thenFails('session_not_found');
+    }
+  });
+
+  it('a collaborator sends commands; a viewer may not; a stranger is told the session does not exist', () => {
+    const history = [owned, shared('vic', 'viewer'), shared('carl', 'collaborator')];
+    const send: SessionCommand = { type: 'ReceiveUserMessage', message_id: 'm1', content: 'hello' };
+    as('carl', history).when(send).then([message('m1')]);
+    as('vic', history).when(send).thenFails('forbidden', /vic is a viewer of session s1: it may read the session but not send commands to it/);
+    as('mallory', history).when(send).thenFails('session_not_found');
+    // Even a command that would change nothing (suspending a suspended session) tells a stranger nothing.
+    as('mallory', [...history, { type: 'SessionSuspended', data: {} }]).when({ type: 'SuspendSession' }).thenFails('session_not_found');
+    // Revoked: at once a stranger again.
+    as('carl', [...history, revoked('carl')]).when(send).thenFails('session_not_found');
+    // Planline's own commands (no principal) are not access-checked.
+    as(undefined, history).when(send).then([message('m1')]);
+  });
+
+  it('the owner cannot be given a role, and a session has at most 100 shares', () => {
+    as('alice', [owned]).when({ type: 'ShareSession', principal: 'alice', role: 'viewer' }).thenFails('invalid_share', /alice owns session s1/);
+    const full = [owned, ...Array.from({ length: 100 }, (_, i) => shared(`p${i}`, 'viewer'))];
+    as('alice', full).when({ type: 'ShareSession', principal: 'one-more', role: 'viewer' }).thenFails('too_many_shares');
+    // Changing the role of an existing share is still fine when full.
+    as('alice', full).when({ type: 'ShareSession', principal: 'p1', role: 'collaborator' }).then([shared('p1', 'collaborator')]);
+  });
+
+  it('a deleted session: the owner deleting again is a no-op, sharing it is not found', () => {
+    const deleted: SessionEvent = { type: 'SessionDeleted', data: {} };
+    as('alice', [owned, deleted]).when({ type: 'DeleteSession' }).then([]);
+    as('alice', [owned, deleted]).when({ type: 'ShareSession', principal: 'vic', role: 'viewer' }).thenFails('session_not_found');
+    as('mallory', [owned, deleted]).when({ type: 'DeleteSession' }).thenFails('session_not_found');
   });
 });
