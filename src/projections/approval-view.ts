@@ -4,6 +4,9 @@ import type { PlanEvent } from '../events/catalog.js';
 import type { StoredEvent } from '../events/store.js';
 import type { ProjectionTx } from './projector.js';
 import { planSummary, type PlanDoc } from './plan-view.js';
+import { SESSIONS, type SessionDoc } from './session-view.js';
+import { readersOf } from '../commands/access.js';
+import { contentsOf } from './session-contents.js';
 
 export const APPROVALS = 'approvals';
 
@@ -30,6 +33,8 @@ export interface ApprovalDoc {
   /** Why a request closed without a decision (superseded, cancelled). */
   closed_reason?: string;
   created_position: number;
+  /** Who may list it: its session's owner and shares (kept current as shares change). */
+  readers: string[];
   [key: string]: unknown;
 }
 
@@ -56,6 +61,7 @@ function changeOf(event: PlanEvent): { id: string | undefined; change: Partial<A
 
 export async function applyToApprovalView(event: PlanEvent, stored: StoredEvent, plan: PlanDoc, tx: ProjectionTx): Promise<void> {
   if (event.type === 'PlanApprovalRequested') {
+    const session = (await tx.get(SESSIONS, plan.session_id)) as SessionDoc | undefined;
     tx.put(APPROVALS, event.data.approval_request_id, {
       request_id: event.data.approval_request_id,
       approval_request_id: event.data.approval_request_id,
@@ -71,6 +77,7 @@ export async function applyToApprovalView(event: PlanEvent, stored: StoredEvent,
       created_at: stored.metadata.at,
       deadline: event.data.deadline,
       created_position: stored.position,
+      readers: session ? readersOf(session) : [],
     } satisfies ApprovalDoc);
     return;
   }
@@ -80,4 +87,13 @@ export async function applyToApprovalView(event: PlanEvent, stored: StoredEvent,
   const doc = (await tx.get(APPROVALS, target.id)) as ApprovalDoc | undefined;
   if (!doc || doc.status !== 'pending') return;
   tx.put(APPROVALS, target.id, { ...doc, ...target.change, decided_at: stored.metadata.at });
+}
+
+/** The session's shares changed: its approval requests are listed for the new set of readers. */
+export async function followSharesInApprovals(session: SessionDoc, tx: ProjectionTx): Promise<void> {
+  const readers = readersOf(session);
+  for (const id of (await contentsOf(session.session_id, tx)).approval_ids) {
+    const doc = (await tx.get(APPROVALS, id)) as ApprovalDoc | undefined;
+    if (doc) tx.put(APPROVALS, id, { ...doc, readers });
+  }
 }

@@ -15,6 +15,8 @@ export interface HistoryDoc {
   type: string;
   at: string;
   data: Record<string, unknown>;
+  /** Who sent the command behind the event (absent for Planline's own commands and older events). */
+  principal?: string;
   [key: string]: unknown;
 }
 
@@ -30,5 +32,6 @@ export function historyDoc(sessionId: string, stored: StoredEvent, event: Domain
     // The tx freezes what it is given: data the store already froze is shared as it is; anything
     // else belongs to the caller and is copied first.
     data: (Object.isFrozen(event.data) ? event.data : structuredClone(event.data)) as Record<string, unknown>,
+    ...(stored.metadata.principal !== undefined ? { principal: stored.metadata.principal } : {}),
   };
 }

@@ -1,6 +1,7 @@
 // The session read model: one document per session with its derived fsm_state, kept current by both
 // session events and the events of its current plan. Pure apart from the projection tx.
-import type { SessionEvent } from '../events/catalog.js';
+import type { SessionEvent, ShareRole } from '../events/catalog.js';
+import { ownerOf } from '../commands/access.js';
 import type { StoredEvent } from '../events/store.js';
 import type { FsmState } from '../commands/fsm.js';
 import { sessionFsmState, type SessionPhase, type SessionStatus } from '../commands/session.js';
@@ -38,6 +39,10 @@ export interface SessionDoc {
   updated_at: string;
   stream_revision: number;
   created_position: number;
+  /** The principal that started it (`local` for sessions older than owners). */
+  owner: string;
+  /** Principals it is shared with, and as what. */
+  shares: Record<string, ShareRole>;
   [key: string]: unknown;
 }
 
@@ -53,6 +58,7 @@ function withFsm(doc: SessionDoc): SessionDoc {
       phase: doc.phase,
       message_count: doc.message_count,
       deleted: false,
+      shares: {},
       ...(doc.current_plan_id ? { current_plan_id: doc.current_plan_id } : {}),
     },
     plan: doc.current_plan_status
@@ -96,6 +102,8 @@ export function nextSessionDoc(doc: SessionDoc | undefined, event: SessionEvent,
       updated_at: at,
       stream_revision: stored.revision,
       created_position: stored.position,
+      owner: ownerOf({ owner: event.data.owner, shares: {} }),
+      shares: {},
     });
   }
   if (!doc) return undefined;
@@ -129,6 +137,12 @@ export function nextSessionDoc(doc: SessionDoc | undefined, event: SessionEvent,
       const { from_agent, to_agent, reason } = event.data;
       const change: AgentSwitchView = { from: from_agent, to: to_agent, ...(reason ? { reason } : {}), timestamp: at };
       return { ...base, agent_type: to_agent, agent_history: [...base.agent_history, change] };
+    }
+    case 'SessionShared':
+      return { ...base, shares: { ...base.shares, [event.data.principal]: event.data.role } };
+    case 'SessionShareRevoked': {
+      const { [event.data.principal]: _revoked, ...shares } = base.shares;
+      return { ...base, shares };
     }
     default:
       return undefined;

@@ -8,25 +8,33 @@ import type { Projection, ProjectionTx } from './projector.js';
 import type { Doc, IndexEntry } from './views.js';
 import { applyToPlanView, PLANS, type PlanDoc } from './plan-view.js';
 import { applyToSessionView, followPlanInSession, SESSIONS, type SessionDoc } from './session-view.js';
-import { applyToApprovalView, APPROVALS, type ApprovalDoc } from './approval-view.js';
+import { applyToApprovalView, APPROVALS, followSharesInApprovals, type ApprovalDoc } from './approval-view.js';
 import { HISTORY, historyDoc, type HistoryDoc } from './history-view.js';
 import { chatMessagesOf, CONVERSATION, type ConversationMessageDoc } from './conversation-view.js';
 import { contentsOf, deleteSessionViews, entryId, SESSION_CONTENTS, withId, type SessionContentsDoc } from './session-contents.js';
+import { readersOf } from '../commands/access.js';
 
 export { HISTORY, type HistoryDoc } from './history-view.js';
 
 /** Bump when a read model's shape or meaning changes: the projector rebuilds from the log. */
-export const VIEWS_VERSION = 6;
+export const VIEWS_VERSION = 7;
+
+/** Lists scoped to what one principal may read: `<kind>:member:<principal, URI-encoded>` (a `:` in a sub cannot collide). */
+const scoped = (kind: string, member: string | undefined) => (member === undefined ? kind : `${kind}:member:${encodeURIComponent(member)}`);
 
 export const indexNames = {
-  sessions: (filter: { status?: string | undefined; mode?: string | undefined }) =>
-    filter.status && filter.mode
-      ? `sessions:status:${filter.status}:mode:${filter.mode}`
+  sessions: (filter: { status?: string | undefined; mode?: string | undefined; member?: string | undefined }) => {
+    const scope = scoped('sessions', filter.member);
+    return filter.status && filter.mode
+      ? `${scope}:status:${filter.status}:mode:${filter.mode}`
       : filter.status
-        ? `sessions:status:${filter.status}`
+        ? `${scope}:status:${filter.status}`
         : filter.mode
-          ? `sessions:mode:${filter.mode}`
-          : 'sessions:all',
+          ? `${scope}:mode:${filter.mode}`
+          : `${scope}:all`;
+  },
+  /** Approvals one principal may read (`member`), optionally by status; session-wide lists need no member. */
+  memberApprovals: (member: string, status?: string | undefined) => `${scoped('approvals', member)}:${status ? `status:${status}` : 'all'}`,
   approvals: (filter: { session_id?: string | undefined; status?: string | undefined }) =>
     filter.session_id && filter.status
       ? `approvals:session:${filter.session_id}:status:${filter.status}`
@@ -56,6 +64,12 @@ function indexesOf(collection: string, _id: string, doc: Doc): IndexEntry[] {
         { index: indexNames.sessions({ status: s.status }), score },
         { index: indexNames.sessions({ mode: s.mode }), score },
         { index: indexNames.sessions({ status: s.status, mode: s.mode }), score },
+        ...readersOf(s).flatMap((member) => [
+          { index: indexNames.sessions({ member }), score },
+          { index: indexNames.sessions({ member, status: s.status }), score },
+          { index: indexNames.sessions({ member, mode: s.mode }), score },
+          { index: indexNames.sessions({ member, status: s.status, mode: s.mode }), score },
+        ]),
       ];
     }
     case APPROVALS: {
@@ -67,6 +81,10 @@ function indexesOf(collection: string, _id: string, doc: Doc): IndexEntry[] {
         { index: indexNames.approvals({ session_id: a.session_id }), score },
         { index: indexNames.approvals({ session_id: a.session_id, status: a.status }), score },
         ...(a.status === 'pending' ? [{ index: indexNames.approvalsDue, score: -Date.parse(a.deadline) }] : []),
+        ...a.readers.flatMap((member) => [
+          { index: indexNames.memberApprovals(member), score },
+          { index: indexNames.memberApprovals(member, a.status), score },
+        ]),
       ];
     }
     case PLANS: {
@@ -123,6 +141,7 @@ async function apply(stored: StoredEvent, tx: ProjectionTx): Promise<void> {
     // Only events that changed the session are recorded: a redelivered one changes nothing.
     const session = await applyToSessionView(event as SessionEvent, stored, stream.id, tx);
     if (session) await recordInSession(session.session_id, stored, event, undefined, tx);
+    if (session && (event.type === 'SessionShared' || event.type === 'SessionShareRevoked')) await followSharesInApprovals(session, tx);
     return;
   }
   // A deleted session's plan stays gone, whatever arrives for it later.

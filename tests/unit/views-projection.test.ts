@@ -153,8 +153,10 @@ const SUBTASKS: Subtask[] = [
 function session(id: string) {
   const stream = `session-${id}`;
   return {
-    started: (mode: 'auto' | 'plan' | 'direct' = 'plan', name = `Session ${id}`) =>
-      step(stream, 'SessionStarted', { session_id: id, name, mode, agent_type: 'universal' }),
+    started: (mode: 'auto' | 'plan' | 'direct' = 'plan', name = `Session ${id}`, owner?: string) =>
+      step(stream, 'SessionStarted', { session_id: id, name, mode, agent_type: 'universal', ...(owner !== undefined ? { owner } : {}) }),
+    shared: (principal: string, role: 'viewer' | 'collaborator') => step(stream, 'SessionShared', { principal, role }),
+    revoked: (principal: string) => step(stream, 'SessionShareRevoked', { principal }),
     message: (content: string, supersedes?: string) =>
       step(stream, 'UserMessageReceived', {
         message_id: `msg-${content.length}-${id}`,
@@ -602,6 +604,9 @@ describe('session view', () => {
       updated_at: startedAt,
       stream_revision: 0,
       created_position: started!.position,
+      // Started before owners existed: it belongs to `local`, the principal of a server without auth.
+      owner: 'local',
+      shares: {},
     });
   });
 
@@ -735,6 +740,7 @@ describe('approval view', () => {
       created_at: requestedAt,
       deadline: '2026-11-20T11:00:00.000Z',
       created_position: requested!.position,
+      readers: ['local'],
     });
     expect(w.approval(AP1)!.details.plan_summary).toMatchObject({ plan_id: P, status: 'awaiting_approval', subtasks_count: 3 });
   });
@@ -856,12 +862,18 @@ describe('views projection', () => {
     const w = await inReview();
     const doc = w.session(S)!;
     expect(viewsProjection.indexesOf(SESSIONS, S, doc)).toEqual(
-      ['sessions:all', 'sessions:status:active', 'sessions:mode:plan', 'sessions:status:active:mode:plan'].map((index) => ({
+      [
+        'sessions:all', 'sessions:status:active', 'sessions:mode:plan', 'sessions:status:active:mode:plan',
+        // …and the same lists of each principal that may read it (its owner, here `local`).
+        'sessions:member:local:all', 'sessions:member:local:status:active', 'sessions:member:local:mode:plan', 'sessions:member:local:status:active:mode:plan',
+      ].map((index) => ({
         index,
         score: doc.created_position,
       })),
     );
     expect(indexNames.sessions({})).toBe('sessions:all');
+    // A principal's name is URI-encoded, so `a:status:active` cannot pass for principal `a`'s list of active sessions.
+    expect(indexNames.sessions({ member: 'a:status:active' })).toBe('sessions:member:a%3Astatus%3Aactive:all');
     expect(indexNames.sessions({ status: 'active', mode: 'plan' })).toBe('sessions:status:active:mode:plan');
   });
 
@@ -876,9 +888,14 @@ describe('views projection', () => {
       })),
       // Pending only: soonest deadline first for the approval timer.
       { index: 'approvals:due', score: -Date.parse(pending.deadline as string) },
+      // What each reader of its session lists.
+      ...['approvals:member:local:all', 'approvals:member:local:status:pending'].map((index) => ({ index, score: pending.created_position })),
     ]);
     await w.when(p1.approved());
-    expect(names(w.approval(AP1)!)).toEqual(['approvals:all', 'approvals:status:approved', `approvals:session:${S}`, `approvals:session:${S}:status:approved`]);
+    expect(names(w.approval(AP1)!)).toEqual([
+      'approvals:all', 'approvals:status:approved', `approvals:session:${S}`, `approvals:session:${S}:status:approved`,
+      'approvals:member:local:all', 'approvals:member:local:status:approved',
+    ]);
     expect(indexNames.approvals({ session_id: S, status: 'pending' })).toBe(`approvals:session:${S}:status:pending`);
   });
 
@@ -1062,5 +1079,37 @@ describe('deleting a session', () => {
     await w.given(p1.completed(), s1.completed());
     await w.when(s1.deleted());
     expect(traces(w, S, P, AP1)).toEqual([`${SESSION_CONTENTS}/${S}`]);
+  });
+});
+
+describe('owners and shares', () => {
+  it('a session lists its owner and shares; sharing and revoking change who lists it and its approvals', async () => {
+    const w = views();
+    await w.given(s1.started('plan', 'Shared work', 'alice'), s1.message('Add a login page'), s1.classified(P), p1.drafted());
+    expect(w.session(S)).toMatchObject({ owner: 'alice', shares: {} });
+    expect(w.approval(AP1)!.readers).toEqual(['alice']);
+
+    await w.when(s1.shared('vic', 'viewer'), s1.shared('carl', 'collaborator'));
+    expect(w.session(S)).toMatchObject({ owner: 'alice', shares: { vic: 'viewer', carl: 'collaborator' } });
+    expect(w.approval(AP1)!.readers).toEqual(['alice', 'vic', 'carl']);
+    const listedFor = (member: string) => viewsProjection.indexesOf(SESSIONS, S, w.session(S)!).some((e) => e.index === indexNames.sessions({ member }));
+    expect(['alice', 'vic', 'carl', 'mallory'].map(listedFor)).toEqual([true, true, true, false]);
+    expect(viewsProjection.indexesOf(APPROVALS, AP1, w.approval(AP1)!).map((e) => e.index)).toContain(indexNames.memberApprovals('vic', 'pending'));
+
+    // Revoking takes the viewer off the session's lists and its approvals' at once.
+    await w.when(s1.revoked('vic'));
+    expect(w.session(S)!.shares).toEqual({ carl: 'collaborator' });
+    expect(w.approval(AP1)!.readers).toEqual(['alice', 'carl']);
+    expect(viewsProjection.indexesOf(APPROVALS, AP1, w.approval(AP1)!).map((e) => e.index)).not.toContain(indexNames.memberApprovals('vic', 'pending'));
+    expect(listedFor('vic')).toBe(false);
+  });
+
+  it('the history records who sent each command', async () => {
+    const w = views();
+    const [started] = await w.given(s1.started('plan', 'x', 'alice'));
+    // The test log writes no principal: the history says null, as for Planline's own commands.
+    expect(w.history(S)[0]).not.toHaveProperty('principal');
+    await w.redeliver([{ ...started!, id: 'other', revision: 1, position: 99, type: 'SessionShared', data: { principal: 'bob', role: 'viewer' }, metadata: { ...started!.metadata, principal: 'alice' } }]);
+    expect(w.history(S).at(-1)).toMatchObject({ type: 'SessionShared', principal: 'alice' });
   });
 });
