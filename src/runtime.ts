@@ -13,6 +13,7 @@ import { viewsProjection } from './projections/views-projection.js';
 import { startApprovalTimer, type ApprovalTimer } from './handlers/approval-timer.js';
 import { checkpointConsistency, projectorConsistency, startupGate, type ReadConsistency } from './http/consistency.js';
 import { createApp } from './http/app.js';
+import { createAuthenticator, type Authenticator } from './auth/authenticator.js';
 import { createMetrics } from './http/metrics.js';
 import type { Readiness } from './http/ops.js';
 import type { Logger } from './log.js';
@@ -21,6 +22,10 @@ import type { ShutdownStep } from './lifecycle.js';
 export interface Planline {
   /** Base URL of the HTTP edge (undefined when this process has no edge role). */
   url: string | undefined;
+  /** authenticate(request) → principal or refusal: what the WebSocket upgrade calls too. */
+  auth: Authenticator;
+  /** The HTTP routes served (method and path), each with its rule in src/http/access.ts. */
+  routes: ReadonlyArray<{ method: string; path: string }>;
   /** Shutdown steps in order: stop accepting, finish in-flight work, flush, close. */
   shutdownSteps: ShutdownStep[];
   /** Run every shutdown step (tests; main.ts wires the same steps to SIGTERM). */
@@ -113,15 +118,33 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   }
 
+  // Who is asking: both edges call auth.authenticate(request) (HTTP in its access middleware, the
+  // WebSocket upgrade before it accepts a socket).
+  const auth = await createAuthenticator(config.auth, log);
+  if (auth.mode === 'off') {
+    log.warn('auth is off: HOST is a loopback address and neither AUTH_SECRET nor AUTH_JWKS_URL is set; every request acts as principal "local"', {
+      host: config.host,
+    });
+  } else {
+    log.info('auth: JWT bearer tokens required', {
+      mode: auth.mode,
+      ...(config.auth.mode === 'jwks' ? { jwks_url: config.auth.jwksUrl } : {}),
+      issuer: config.auth.mode !== 'off' ? (config.auth.issuer ?? null) : null,
+      audience: config.auth.mode !== 'off' ? (config.auth.audience ?? null) : null,
+    });
+  }
+
   let server: HttpServer | undefined;
   let url: string | undefined;
+  let routes: Array<{ method: string; path: string }> = [];
   // Graceful drain: once shutting down, every response closes its connection and connections that go
   // idle are closed at once, so close() waits for the requests in flight, not for keep-alive timeouts.
   let draining = false;
   const responding = new Set<ServerResponse>();
   if (roles.has('edge')) {
     const startup = startupGate(consistency, headAtStart);
-    const app = createApp({ commands, views, store, consistency, startup, metrics, readiness, log, maxBodyBytes: config.maxBodyBytes, authSecret: config.authSecret });
+    const app = createApp({ commands, views, store, consistency, startup, metrics, readiness, log, maxBodyBytes: config.maxBodyBytes, auth });
+    routes = app.routes.filter((r) => r.method !== 'ALL').map((r) => ({ method: r.method, path: r.path }));
     server = await new Promise<HttpServer>((resolve, reject) => {
       // serve() without createServer options builds a node:http server.
       const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s as HttpServer)) as ServerType;
@@ -165,6 +188,8 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
 
   return {
     url,
+    auth,
+    routes,
     shutdownSteps,
     async close() {
       for (const step of shutdownSteps) await step.run();

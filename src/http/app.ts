@@ -1,9 +1,8 @@
 // The HTTP edge: one Hono app with the API under /api/v1. Cross-cutting concerns live here and only
-// here: auth, body limits, problem+json errors, metrics. Routes are in sessions.ts / commands.ts /
-// queries.ts / agents.ts / ops.ts.
+// here: auth and access (access.ts), body limits, problem+json errors, metrics. Routes are in
+// sessions.ts / commands.ts / shares.ts / queries.ts / agents.ts / ops.ts.
 import { Hono } from 'hono';
 import { matchedRoutes } from 'hono/route';
-import { timingSafeEqual } from 'node:crypto';
 import { DomainError } from '../commands/errors.js';
 import type { Commands } from '../commands/service.js';
 import type { EventStore } from '../events/store.js';
@@ -11,6 +10,9 @@ import type { ViewStore } from '../projections/views.js';
 import type { Logger } from '../log.js';
 import type { ReadConsistency, StartupGate } from './consistency.js';
 import type { Metrics } from './metrics.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import { accessMiddleware } from './access.js';
+import { shareRoutes } from './shares.js';
 import { problem, problemOf, problemResponse, ProblemError } from './problem.js';
 import { commandRoutes } from './commands.js';
 import { queryRoutes } from './queries.js';
@@ -29,18 +31,12 @@ export interface ApiDeps {
   readiness: ReadinessCheck;
   log: Logger;
   maxBodyBytes: number;
-  /** When set, every /api/v1 route but health and ready needs `Authorization: Bearer <secret>`. */
-  authSecret?: string | undefined;
+  /** Who is asking (JWTs, or one `local` principal with auth off); access.ts decides what it may do. */
+  auth: Authenticator;
 }
 
-const OPEN_PATHS = new Set(['/api/v1/health', '/api/v1/ready', '/health', '/ready']);
-
-function bearerMatches(header: string | undefined, secret: string): boolean {
-  const token = /^Bearer\s+(.+)$/i.exec(header ?? '')?.[1] ?? '';
-  const a = Buffer.from(token);
-  const b = Buffer.from(secret);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+/** Longer URLs are refused (414) before anything reads them: no route needs more. */
+export const MAX_URL_CHARS = 8_192;
 
 export function createApp(deps: ApiDeps) {
   const app = new Hono();
@@ -56,14 +52,13 @@ export function createApp(deps: ApiDeps) {
   });
 
   app.use('*', async (c, next) => {
-    if (!deps.authSecret || OPEN_PATHS.has(c.req.path)) return next();
-    if (!bearerMatches(c.req.header('authorization'), deps.authSecret)) {
-      return problemResponse(c, problem(401, 'unauthorized', 'send Authorization: Bearer <AUTH_SECRET>'), {
-        'www-authenticate': 'Bearer',
-      });
+    if (c.req.url.length > MAX_URL_CHARS) {
+      return problemResponse(c, problem(414, 'uri_too_long', `the URL is longer than ${MAX_URL_CHARS} characters`, { max_chars: MAX_URL_CHARS }));
     }
     return next();
   });
+
+  app.use('*', accessMiddleware({ auth: deps.auth, commands: deps.commands, views: deps.views, store: deps.store, consistency: deps.consistency, startup: deps.startup, log: deps.log }));
 
   // Bodies are read, within this limit, only by routes that take one (request.ts jsonBody).
   app.use('*', async (c, next) => {
@@ -74,6 +69,7 @@ export function createApp(deps: ApiDeps) {
   const api = new Hono();
   api.route('/', sessionRoutes(deps.commands, deps.views, deps.consistency, deps.metrics));
   api.route('/', commandRoutes(deps.commands, deps.metrics));
+  api.route('/', shareRoutes(deps.commands, deps.views, deps.consistency, deps.metrics));
   api.route('/', queryRoutes(deps.views, deps.store, deps.consistency, deps.startup));
   api.route('/', agentRoutes(deps.views, deps.store, deps.consistency, deps.startup));
   const ops = opsRoutes(deps.metrics, deps.readiness);

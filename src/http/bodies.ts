@@ -32,6 +32,8 @@ export function sessionBody(s: SessionDoc) {
     updated_at: s.updated_at,
     last_activity: s.updated_at,
     revision: s.stream_revision,
+    owner: s.owner,
+    shares: sharesBody(s),
   };
 }
 
@@ -59,6 +61,11 @@ export function currentAgentBody(s: SessionDoc) {
     agent_history: s.agent_history.map(agentSwitchBody),
     switch_count: s.agent_history.length,
   };
+}
+
+/** A session's shares as a list, in the order they were given. */
+export function sharesBody(s: SessionDoc) {
+  return Object.entries(s.shares).map(([principal, role]) => ({ principal, role }));
 }
 
 export function planBody(p: PlanDoc) {
@@ -132,5 +139,5 @@ export function approvalBody(a: ApprovalDoc) {
 }
 
 export function historyBody(h: HistoryDoc) {
-  return { event_id: h.event_id, at: h.at, type: h.type, stream: h.stream, revision: h.revision, position: h.position, data: h.data };
+  return { event_id: h.event_id, at: h.at, type: h.type, stream: h.stream, revision: h.revision, position: h.position, principal: h.principal ?? null, data: h.data };
 }

@@ -10,6 +10,7 @@ import { HISTORY, indexNames, type HistoryDoc } from '../projections/views-proje
 import { CONVERSATION, type ConversationMessageDoc } from '../projections/conversation-view.js';
 import { SESSION_CONTENTS, type SessionContentsDoc } from '../projections/session-contents.js';
 import { waitForRequested, type ReadConsistency, type StartupGate } from './consistency.js';
+import { accessOf } from '../commands/access.js';
 import { fail } from './problem.js';
 import { etag, query } from './request.js';
 import { conversationQuery, historyQuery, listApprovalsQuery, listSessionsQuery, streamQuery } from './schemas.js';
@@ -40,7 +41,8 @@ export function queryRoutes(views: ViewStore, store: EventStore, consistency: Re
   app.get('/sessions', async (c) => {
     const q = query(c, listSessionsQuery);
     await caughtUp(c);
-    const index = indexNames.sessions(q);
+    // Only what the principal owns or was shared.
+    const index = indexNames.sessions({ ...q, member: c.get('principal').id });
     const [{ docs, next_cursor }, total] = await Promise.all([page<SessionDoc>(SESSIONS, index, q.limit, q.cursor), views.count(index)]);
     // `total` counts the whole list (every page), as the IDE's SessionListResponse expects.
     return c.json({ sessions: docs.map(sessionBody), total, next_cursor });
@@ -112,7 +114,19 @@ export function queryRoutes(views: ViewStore, store: EventStore, consistency: Re
   app.get('/approvals', async (c) => {
     const q = query(c, listApprovalsQuery);
     await caughtUp(c);
-    const { docs, next_cursor } = await page<ApprovalDoc>(APPROVALS, indexNames.approvals(q), q.limit, q.cursor);
+    const principal = c.get('principal').id;
+    let index: string;
+    if (q.session_id !== undefined) {
+      // One session's approvals: only for a principal that may read it (else, as everywhere, it does not exist).
+      const session = (await views.get(SESSIONS, q.session_id)) as SessionDoc | undefined;
+      if (!session || accessOf(session, principal) === 'none') {
+        return fail(404, 'session_not_found', `session ${q.session_id} does not exist`, { session_id: q.session_id });
+      }
+      index = indexNames.approvals(q);
+    } else {
+      index = indexNames.memberApprovals(principal, q.status);
+    }
+    const { docs, next_cursor } = await page<ApprovalDoc>(APPROVALS, index, q.limit, q.cursor);
     return c.json({ approvals: docs.map(approvalBody), next_cursor });
   });
 

@@ -115,10 +115,14 @@ export function commandMeta(c: Context): CommandMeta {
     // The key names a request to one resource: the same key sent to another route (another plan or
     // session, another command) is another command. Used bare, a key reused for a different command
     // would be answered as a duplicate of the first, acknowledging something never recorded.
-    command_id: key !== undefined ? uuidv5(`idempotency-key ${c.req.method} ${c.req.path} ${key}`) : newId(),
+    // It names one principal's request too: another principal's same key is another command (else it
+    // would be answered with the first principal's result, ids and all).
+    command_id: key !== undefined ? uuidv5(`idempotency-key ${c.get('principal')?.id ?? ''} ${c.req.method} ${c.req.path} ${key}`) : newId(),
     ...(c.req.header('x-correlation-id') ? { correlation_id: c.req.header('x-correlation-id') } : {}),
     ...(expected !== undefined ? { expected_revision: expected } : {}),
     ...(key !== undefined ? { request_fingerprint: bodyHashes.get(c.req.raw) ?? 'no-body' } : {}),
+    // Every event the command writes records who sent it (set by the access middleware).
+    ...(c.get('principal') !== undefined ? { principal: c.get('principal').id } : {}),
   };
 }
 

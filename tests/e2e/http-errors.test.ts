@@ -1,10 +1,11 @@
 // Refusals, end to end: every bad request is an application/problem+json with a stable code, and it
 // changes nothing (the log head does not move, no session or plan appears). Plus the body size limit
-// and bearer auth, each on a server started with the setting.
+// and bearer tokens (HS256), each on a server started with the setting.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { client, startServer, type Client, type TestServer } from '../support/server.js';
 import { decide, draftPlan, expectProblem, logHead, read, streamEvents } from './api.js';
+import { hs256, validClaims } from '../support/tokens.js';
 
 describe('bad input changes nothing', () => {
   let server: TestServer;
@@ -242,30 +243,38 @@ describe('MAX_BODY_BYTES', () => {
   });
 });
 
-describe('AUTH_SECRET', () => {
-  const secret = `s3cret-${randomUUID()}`;
+describe('AUTH_SECRET (HS256 bearer tokens)', () => {
+  const secret = `hs256-key-${randomUUID()}`;
   let server: TestServer;
   beforeAll(async () => {
     server = await startServer({ HOST: '127.0.0.1', AUTH_SECRET: secret });
   });
   afterAll(() => server.dispose());
 
-  test('requests without the bearer token are 401 problem+json; health and ready stay open; with it they pass', async () => {
+  test('requests without a valid token are 401 problem+json; health and ready stay open; with one they pass', async () => {
+    const token = hs256(secret, validClaims('alice'));
     const anonymous = client(server.api);
-    const wrong = client(server.api, { headers: { authorization: `Bearer ${secret}x` } });
-    const authed = client(server.api, { headers: { authorization: `Bearer ${secret}` } });
+    const forged = client(server.api, { headers: { authorization: `Bearer ${hs256(`${secret}x`, validClaims('alice'))}` } });
+    const authed = client(server.api, { headers: { authorization: `Bearer ${token}` } });
 
     for (const reply of [
       await anonymous.post('/sessions', { name: 'x' }),
       await anonymous.get('/sessions'),
       await anonymous.get('/metrics'),
       await anonymous.get(`/streams/session-${randomUUID()}`),
-      await wrong.post('/sessions', { name: 'x' }),
-      await anonymous.post('/sessions', { name: 'x' }, { headers: { authorization: secret } }),
+      await anonymous.post('/sessions', { name: 'x' }, { headers: { authorization: token } }),
       await anonymous.post('/sessions', { name: 'x' }, { headers: { authorization: `Basic ${Buffer.from(`u:${secret}`).toString('base64')}` } }),
     ]) {
       expectProblem(reply, 401, 'unauthorized');
-      expect(reply.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      expect(reply.headers.get('www-authenticate')).toBe('Bearer realm="planline"');
+    }
+    for (const reply of [
+      await forged.post('/sessions', { name: 'x' }),
+      // AUTH_SECRET is the key tokens are signed with, no longer a token to send.
+      await anonymous.post('/sessions', { name: 'x' }, { headers: { authorization: `Bearer ${secret}` } }),
+    ]) {
+      expect(reply.status).toBe(401);
+      expect(reply.headers.get('www-authenticate')).toMatch(/^Bearer realm="planline", error="invalid_token"/);
     }
     expect((await anonymous.get('/health')).status).toBe(200);
     expect((await eventuallyReady(anonymous)).status).toBe(200);
@@ -274,11 +283,11 @@ describe('AUTH_SECRET', () => {
     expect(created.status, created.text).toBe(201);
     const view = await authed.get(`/sessions/${created.body.session_id}?wait_for=${created.body.position}`);
     expect(view.status).toBe(200);
-    expect(view.body.name).toBe('with a token');
+    expect(view.body).toMatchObject({ name: 'with a token', owner: 'alice', shares: [] });
     const metrics = await authed.get('/metrics');
     expect(metrics.status).toBe(200);
     // Refused requests are counted under the route they were for, not under the auth middleware.
-    expect(metrics.text).toMatch(/^planline_http_requests_total\{method="POST",route="\/api\/v1\/sessions",status="401"\} 4$/m);
+    expect(metrics.text).toMatch(/^planline_http_requests_total\{method="POST",route="\/api\/v1\/sessions",status="401"\} 5$/m);
     // Nothing the refused requests sent was applied.
     expect((await authed.get(`/sessions?wait_for=${created.body.position}`)).body.sessions.map((s: any) => s.session_id)).toEqual([created.body.session_id]);
   });

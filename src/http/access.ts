@@ -1,0 +1,222 @@
+// Who may call which route, in one place. The access middleware authenticates every request (the
+// same authenticate() the WebSocket upgrade calls), then applies the one rule its route has in
+// ACCESS_RULES before the route runs. A route without a rule is refused (fail closed), and the e2e
+// access test walks the app's routes so a new route cannot ship without one.
+//
+// Sessions are private to their owner and the principals it shares them with. A stranger gets the
+// very 404 a missing session or plan gets (never 403: it must not learn what exists); a viewer that
+// tries a command gets 403 `forbidden` (it can see the session, so a 404 would lie).
+// - Reads check the read models (what the route itself will read); `?wait_for=` is honoured first.
+// - Commands check the log, caught up (commands.sessionAccess): a share revoked on another edge
+//   counts at once. The use cases check again inside the decision (commands arriving over the
+//   WebSocket go through the same check), so this one only decides the answer's order: access first.
+import type { Context, MiddlewareHandler } from 'hono';
+import { matchedRoutes } from 'hono/route';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Principal } from '../auth/principal.js';
+import { accessOf, accessRefusal, type Need } from '../commands/access.js';
+import type { Commands } from '../commands/service.js';
+import { parseStreamName } from '../events/catalog.js';
+import type { EventStore } from '../events/store.js';
+import { PLANS, type PlanDoc } from '../projections/plan-view.js';
+import { SESSIONS, type SessionDoc } from '../projections/session-view.js';
+import type { ViewStore } from '../projections/views.js';
+import type { Logger } from '../log.js';
+import type { ReadConsistency, StartupGate } from './consistency.js';
+import { problem, problemOf, problemResponse } from './problem.js';
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** Who sent the request (set by the access middleware before any route runs). */
+    principal: Principal;
+  }
+}
+
+export type AccessRule =
+  /** No token needed: liveness and readiness probes. */
+  | { kind: 'open' }
+  /** Any authenticated principal; what the route shows is scoped to it (lists) or checked by its use case. */
+  | { kind: 'principal' }
+  /** The session named by the path parameter, as `need` says. */
+  | { kind: 'session'; param: string; need: Need }
+  /** The plan named by the path parameter, through its session. */
+  | { kind: 'plan'; param: string; need: Need }
+  /** A raw event stream: only a session's or plan's stream, for principals that may read that session. */
+  | { kind: 'stream'; param: string };
+
+const open = { kind: 'open' } as const;
+const anyPrincipal = { kind: 'principal' } as const;
+const session = (need: Need): AccessRule => ({ kind: 'session', param: 'id', need });
+const plan = (need: Need): AccessRule => ({ kind: 'plan', param: 'id', need });
+
+/** `METHOD /path` (as routed, without the /api/v1 prefix) → its rule. Every route has exactly one. */
+export const ACCESS_RULES: Readonly<Record<string, AccessRule>> = {
+  'GET /health': open,
+  'GET /ready': open,
+  // Aggregate counters only, but they describe the traffic: a scraper sends a token like any client.
+  'GET /metrics': anyPrincipal,
+
+  'POST /sessions': anyPrincipal, // the new session is the principal's
+  'GET /sessions': anyPrincipal, // lists what the principal owns or was shared
+  'GET /sessions/:id': session('read'),
+  'GET /sessions/:id/history': session('read'),
+  'GET /sessions/:id/pending-approvals': session('read'),
+  'POST /sessions/:id/messages': session('command'),
+  'POST /sessions/:id/suspend': session('command'),
+  'POST /sessions/:id/resume': session('command'),
+  'POST /sessions/:id/complete': session('command'),
+  'POST /sessions/:id/plan-decision': session('command'),
+  'GET /sessions/:id/shares': session('read'),
+  'PUT /sessions/:id/shares/:principal': session('own'),
+  'DELETE /sessions/:id/shares/:principal': session('own'),
+
+  'POST /plans': anyPrincipal, // a new session is the principal's; a named one is checked by the use case
+  'GET /plans/:id': plan('read'),
+  'GET /plans/:id/status': plan('read'),
+  'POST /plans/:id/revisions': plan('command'),
+  'POST /plans/:id/decision': plan('command'),
+  'POST /plans/:id/cancel': plan('command'),
+
+  'GET /approvals': anyPrincipal, // lists what the principal may read
+  'GET /streams/:name': { kind: 'stream', param: 'name' },
+};
+
+export const API_PREFIX = '/api/v1';
+
+/** The rule's key for a route as Hono registered it (`/api/v1/sessions/:id` → `/sessions/:id`). */
+export function ruleKey(method: string, path: string): string {
+  return `${method} ${path.startsWith(`${API_PREFIX}/`) ? path.slice(API_PREFIX.length) : path}`;
+}
+
+/** The path parameters of `pattern` in `path` (patterns here are plain `/a/:b/c`, no wildcards). */
+function paramsOf(pattern: string, path: string): Record<string, string> {
+  const names = pattern.split('/');
+  const values = path.split('/');
+  const params: Record<string, string> = {};
+  names.forEach((name, i) => {
+    if (name.startsWith(':') && values[i] !== undefined) {
+      try {
+        params[name.slice(1)] = decodeURIComponent(values[i]!);
+      } catch {
+        params[name.slice(1)] = values[i]!;
+      }
+    }
+  });
+  return params;
+}
+
+export interface AccessDeps {
+  auth: Authenticator;
+  commands: Commands;
+  views: ViewStore;
+  store: EventStore;
+  consistency: ReadConsistency;
+  /** After a restart, reads wait for the read models to reach the log head as it was (as the routes do). */
+  startup?: StartupGate | undefined;
+  log: Logger;
+}
+
+const WAIT_TIMEOUT_MS = 5_000;
+const STARTUP_WAIT_MS = 2_000;
+const notFoundProblem = (what: 'session' | 'plan', id: string) => problem(404, `${what}_not_found`, `${what} ${id} does not exist`, { [`${what}_id`]: id });
+
+export function accessMiddleware(deps: AccessDeps): MiddlewareHandler {
+  /**
+   * Before a read model is asked who may read something, it must be as current as the route's own read
+   * will be: caught up with the log as it was at start-up (else 503, as the route answers), and with
+   * `?wait_for=` when that position is in the log. Otherwise a just-created session would look foreign.
+   */
+  async function waitForReadModels(c: Context): Promise<Response | undefined> {
+    const { startup } = deps;
+    if (startup !== undefined && !startup.open() && !(await startup.wait(STARTUP_WAIT_MS))) {
+      return problemResponse(
+        c,
+        problem(503, 'not_caught_up', `the read models are still catching up with the log after a restart (to position ${startup.head}); retry shortly`, {
+          position: await deps.consistency.position(),
+          log_head_at_start: startup.head,
+        }),
+        { 'retry-after': '1' },
+      );
+    }
+    const raw = c.req.query('wait_for');
+    if (raw === undefined || !/^\d{1,15}$/.test(raw)) return undefined;
+    const position = Number(raw);
+    if (position <= (await deps.store.headPosition())) await deps.consistency.waitFor(position, WAIT_TIMEOUT_MS);
+    return undefined;
+  }
+
+  async function check(c: Context, rule: AccessRule, params: Record<string, string>, principal: Principal): Promise<Response | undefined> {
+    switch (rule.kind) {
+      case 'open':
+      case 'principal':
+        return undefined;
+      case 'session': {
+        const id = params[rule.param] ?? '';
+        if (rule.need === 'read') {
+          const behind = await waitForReadModels(c);
+          if (behind) return behind;
+          const doc = (await deps.views.get(SESSIONS, id)) as SessionDoc | undefined;
+          if (!doc || accessOf(doc, principal.id) === 'none') return problemResponse(c, notFoundProblem('session', id));
+          return undefined;
+        }
+        const found = await deps.commands.sessionAccess(id, principal.id);
+        if (!found.exists) return problemResponse(c, notFoundProblem('session', id));
+        const refusal = accessRefusal(id, principal.id, found.access, rule.need);
+        return refusal ? problemResponse(c, problemOf(refusal)) : undefined;
+      }
+      case 'plan': {
+        const id = params[rule.param] ?? '';
+        if (rule.need === 'read') {
+          const behind = await waitForReadModels(c);
+          if (behind) return behind;
+          const planDoc = (await deps.views.get(PLANS, id)) as PlanDoc | undefined;
+          const doc = planDoc && ((await deps.views.get(SESSIONS, planDoc.session_id)) as SessionDoc | undefined);
+          if (!doc || accessOf(doc, principal.id) === 'none') return problemResponse(c, notFoundProblem('plan', id));
+          return undefined;
+        }
+        const found = await deps.commands.planAccess(id, principal.id);
+        if (!found.exists || found.access === 'none') return problemResponse(c, notFoundProblem('plan', id));
+        const refusal = accessRefusal(found.session_id, principal.id, found.access, rule.need);
+        return refusal ? problemResponse(c, problemOf(refusal)) : undefined;
+      }
+      case 'stream': {
+        const name = params[rule.param] ?? '';
+        const stream = parseStreamName(name);
+        // The raw log of a session (deleted ones too: debugging what happened) or of one of its plans.
+        const found = stream === undefined ? undefined : stream.kind === 'session' ? await deps.commands.sessionAccess(stream.id, principal.id) : await deps.commands.planAccess(stream.id, principal.id);
+        if (!found || !(found.exists || found.deleted) || found.access === 'none') {
+          return problemResponse(c, problem(404, 'stream_not_found', `stream ${name} has no events`, { stream: name }));
+        }
+        return undefined;
+      }
+    }
+  }
+
+  return async (c, next) => {
+    // The route this request will run (the last handler matched that is not a middleware).
+    const route = matchedRoutes(c).findLast((r) => r.method !== 'ALL');
+    const key = route ? ruleKey(route.method, route.path) : undefined;
+    const rule = key !== undefined ? ACCESS_RULES[key] : anyPrincipal; // no route: authenticate, then 404
+    if (rule === undefined) {
+      deps.log.error('route has no access rule; refusing it', { route: key });
+      return problemResponse(c, problem(500, 'internal_error', 'this route has no access rule; it has been logged'));
+    }
+    if (rule.kind === 'open') return next();
+
+    const result = await deps.auth.authenticate(c.req.raw);
+    if (!result.ok) {
+      const { refusal } = result;
+      return problemResponse(
+        c,
+        problem(refusal.status, refusal.code, refusal.detail),
+        {
+          ...(refusal.challenge ? { 'www-authenticate': refusal.challenge } : {}),
+          ...(refusal.status === 503 ? { 'retry-after': '5' } : {}),
+        },
+      );
+    }
+    c.set('principal', result.principal);
+    const refused = await check(c, rule, route ? paramsOf(route.path, c.req.path) : {}, result.principal);
+    return refused ?? next();
+  };
+}
