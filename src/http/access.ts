@@ -6,23 +6,20 @@
 // Sessions are private to their owner and the principals it shares them with. A stranger gets the
 // very 404 a missing session or plan gets (never 403: it must not learn what exists); a viewer that
 // tries a command gets 403 `forbidden` (it can see the session, so a 404 would lie).
-// - Reads check the read models (what the route itself will read); `?wait_for=` is honoured first.
-// - Commands check the log, caught up (commands.sessionAccess): a share revoked on another edge
-//   counts at once. The use cases check again inside the decision (commands arriving over the
-//   WebSocket go through the same check), so this one only decides the answer's order: access first.
+// Reads and commands alike check the log, caught up (commands.sessionAccess: one read of what was
+// appended since the cached state), not the read models: a revoked share ends with the revoke's
+// response, on every edge, even before the projector has applied it. Commands are checked again
+// inside the decision (so commands arriving over the WebSocket get the same rules); this check
+// decides the order of the answers: access before validation, so a stranger learns nothing.
+// Lists (GET /sessions, GET /approvals) are scoped by the read models' per-principal indexes.
 import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Principal } from '../auth/principal.js';
-import { accessOf, accessRefusal, type Need } from '../commands/access.js';
+import { accessRefusal, type Need } from '../commands/access.js';
 import type { Commands } from '../commands/service.js';
 import { parseStreamName } from '../events/catalog.js';
-import type { EventStore } from '../events/store.js';
-import { PLANS, type PlanDoc } from '../projections/plan-view.js';
-import { SESSIONS, type SessionDoc } from '../projections/session-view.js';
-import type { ViewStore } from '../projections/views.js';
 import type { Logger } from '../log.js';
-import type { ReadConsistency, StartupGate } from './consistency.js';
 import { problem, problemOf, problemResponse } from './problem.js';
 
 declare module 'hono' {
@@ -108,43 +105,12 @@ function paramsOf(pattern: string, path: string): Record<string, string> {
 export interface AccessDeps {
   auth: Authenticator;
   commands: Commands;
-  views: ViewStore;
-  store: EventStore;
-  consistency: ReadConsistency;
-  /** After a restart, reads wait for the read models to reach the log head as it was (as the routes do). */
-  startup?: StartupGate | undefined;
   log: Logger;
 }
 
-const WAIT_TIMEOUT_MS = 5_000;
-const STARTUP_WAIT_MS = 2_000;
 const notFoundProblem = (what: 'session' | 'plan', id: string) => problem(404, `${what}_not_found`, `${what} ${id} does not exist`, { [`${what}_id`]: id });
 
 export function accessMiddleware(deps: AccessDeps): MiddlewareHandler {
-  /**
-   * Before a read model is asked who may read something, it must be as current as the route's own read
-   * will be: caught up with the log as it was at start-up (else 503, as the route answers), and with
-   * `?wait_for=` when that position is in the log. Otherwise a just-created session would look foreign.
-   */
-  async function waitForReadModels(c: Context): Promise<Response | undefined> {
-    const { startup } = deps;
-    if (startup !== undefined && !startup.open() && !(await startup.wait(STARTUP_WAIT_MS))) {
-      return problemResponse(
-        c,
-        problem(503, 'not_caught_up', `the read models are still catching up with the log after a restart (to position ${startup.head}); retry shortly`, {
-          position: await deps.consistency.position(),
-          log_head_at_start: startup.head,
-        }),
-        { 'retry-after': '1' },
-      );
-    }
-    const raw = c.req.query('wait_for');
-    if (raw === undefined || !/^\d{1,15}$/.test(raw)) return undefined;
-    const position = Number(raw);
-    if (position <= (await deps.store.headPosition())) await deps.consistency.waitFor(position, WAIT_TIMEOUT_MS);
-    return undefined;
-  }
-
   async function check(c: Context, rule: AccessRule, params: Record<string, string>, principal: Principal): Promise<Response | undefined> {
     switch (rule.kind) {
       case 'open':
@@ -152,13 +118,6 @@ export function accessMiddleware(deps: AccessDeps): MiddlewareHandler {
         return undefined;
       case 'session': {
         const id = params[rule.param] ?? '';
-        if (rule.need === 'read') {
-          const behind = await waitForReadModels(c);
-          if (behind) return behind;
-          const doc = (await deps.views.get(SESSIONS, id)) as SessionDoc | undefined;
-          if (!doc || accessOf(doc, principal.id) === 'none') return problemResponse(c, notFoundProblem('session', id));
-          return undefined;
-        }
         const found = await deps.commands.sessionAccess(id, principal.id);
         if (!found.exists) return problemResponse(c, notFoundProblem('session', id));
         const refusal = accessRefusal(id, principal.id, found.access, rule.need);
@@ -166,14 +125,6 @@ export function accessMiddleware(deps: AccessDeps): MiddlewareHandler {
       }
       case 'plan': {
         const id = params[rule.param] ?? '';
-        if (rule.need === 'read') {
-          const behind = await waitForReadModels(c);
-          if (behind) return behind;
-          const planDoc = (await deps.views.get(PLANS, id)) as PlanDoc | undefined;
-          const doc = planDoc && ((await deps.views.get(SESSIONS, planDoc.session_id)) as SessionDoc | undefined);
-          if (!doc || accessOf(doc, principal.id) === 'none') return problemResponse(c, notFoundProblem('plan', id));
-          return undefined;
-        }
         const found = await deps.commands.planAccess(id, principal.id);
         if (!found.exists || found.access === 'none') return problemResponse(c, notFoundProblem('plan', id));
         const refusal = accessRefusal(found.session_id, principal.id, found.access, rule.need);

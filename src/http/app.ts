@@ -58,7 +58,7 @@ export function createApp(deps: ApiDeps) {
     return next();
   });
 
-  app.use('*', accessMiddleware({ auth: deps.auth, commands: deps.commands, views: deps.views, store: deps.store, consistency: deps.consistency, startup: deps.startup, log: deps.log }));
+  app.use('*', accessMiddleware({ auth: deps.auth, commands: deps.commands, log: deps.log }));
 
   // Bodies are read, within this limit, only by routes that take one (request.ts jsonBody).
   app.use('*', async (c, next) => {
