@@ -17,6 +17,7 @@ import { matchedRoutes } from 'hono/route';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Principal } from '../auth/principal.js';
 import { accessRefusal, type Need } from '../commands/access.js';
+import { notFound, type DomainError } from '../commands/errors.js';
 import type { Commands } from '../commands/service.js';
 import { parseStreamName } from '../events/catalog.js';
 import type { Logger } from '../log.js';
@@ -170,4 +171,16 @@ export function accessMiddleware(deps: AccessDeps): MiddlewareHandler {
     const refused = await check(c, rule, route ? paramsOf(route.path, c.req.path) : {}, result.principal);
     return refused ?? next();
   };
+}
+
+/**
+ * For the WebSocket edge (and any other edge): may `principal` do what `need` says to the session?
+ * Undefined when it may; otherwise the refusal to answer with: `session_not_found` for a stranger or a
+ * missing session (the same answer), `forbidden` for a viewer's command. Call it on upgrade with
+ * 'read' (subscribing) and pass `principal` in every command's meta (the decider checks commands).
+ */
+export async function sessionAccessRefusal(commands: Commands, principal: Principal, sessionId: string, need: Need): Promise<DomainError | undefined> {
+  const found = await commands.sessionAccess(sessionId, principal.id);
+  if (!found.exists) return notFound('session', sessionId);
+  return accessRefusal(sessionId, principal.id, found.access, need);
 }
