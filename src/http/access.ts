@@ -58,6 +58,9 @@ export const ACCESS_RULES: Readonly<Record<string, AccessRule>> = {
   'GET /sessions': anyPrincipal, // lists what the principal owns or was shared
   'GET /sessions/:id': session('read'),
   'GET /sessions/:id/history': session('read'),
+  'GET /sessions/:id/events': session('read'),
+  'PATCH /sessions/:id': session('command'), // renaming: collaborators too
+  'DELETE /sessions/:id': session('own'),
   'GET /sessions/:id/pending-approvals': session('read'),
   'POST /sessions/:id/messages': session('command'),
   'POST /sessions/:id/suspend': session('command'),
@@ -76,6 +79,8 @@ export const ACCESS_RULES: Readonly<Record<string, AccessRule>> = {
   'POST /plans/:id/cancel': plan('command'),
 
   'GET /approvals': anyPrincipal, // lists what the principal may read
+  'GET /agents': anyPrincipal, // the agent definitions: no session data
+  'GET /agents/:session_id/current': { kind: 'session', param: 'session_id', need: 'read' },
   'GET /streams/:name': { kind: 'stream', param: 'name' },
 };
 

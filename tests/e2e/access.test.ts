@@ -55,6 +55,15 @@ const cases: Record<string, Case> = {
   'GET /approvals': { kind: 'list', call: (f) => ({ method: 'GET', path: `/approvals?wait_for=${f.position}` }) },
   'GET /sessions/:id': { kind: 'read', notFound: 'session_not_found', call: (f) => ({ method: 'GET', path: `/sessions/${f.session}?wait_for=${f.position}` }) },
   'GET /sessions/:id/history': { kind: 'read', notFound: 'session_not_found', call: (f) => ({ method: 'GET', path: `/sessions/${f.session}/history?wait_for=${f.position}` }) },
+  'GET /sessions/:id/events': { kind: 'read', notFound: 'session_not_found', call: (f) => ({ method: 'GET', path: `/sessions/${f.session}/events?wait_for=${f.position}` }) },
+  'GET /agents': { kind: 'principal', call: () => ({ method: 'GET', path: '/agents' }) },
+  'GET /agents/:session_id/current': {
+    kind: 'read',
+    notFound: 'session_not_found',
+    call: (f) => ({ method: 'GET', path: `/agents/${f.session}/current?wait_for=${f.position}` }),
+  },
+  'PATCH /sessions/:id': { kind: 'command', notFound: 'session_not_found', call: (f) => ({ method: 'PATCH', path: `/sessions/${f.session}`, body: { title: 'renamed' } }) },
+  'DELETE /sessions/:id': { kind: 'own', notFound: 'session_not_found', call: (f) => ({ method: 'DELETE', path: `/sessions/${f.session}` }) },
   'GET /sessions/:id/pending-approvals': {
     kind: 'read',
     notFound: 'session_not_found',

@@ -60,7 +60,7 @@ describe('sharing and revoking', () => {
     // The collaborator decides; the history records that carl did, and that alice shared.
     const approved = await decide(as.carl, plan.plan_id, plan.approval_request_id, 'approve');
     expect(approved.status, approved.text).toBe(200);
-    const history = await read(as.alice, `/sessions/${id}/history?limit=100`, approved.body.position);
+    const history = await read(as.alice, `/sessions/${id}/events?limit=100`, approved.body.position);
     const who = history.body.events.map((e: any) => [e.type, e.principal]);
     expect(who).toContainEqual(['SessionStarted', 'alice']);
     expect(who).toContainEqual(['SessionShared', 'alice']);
