@@ -125,7 +125,9 @@ export function accessMiddleware(deps: AccessDeps): MiddlewareHandler {
       case 'session': {
         const id = params[rule.param] ?? '';
         const found = await deps.commands.sessionAccess(id, principal.id);
-        if (!found.exists) return problemResponse(c, notFoundProblem('session', id));
+        // A deleted session is still its readers' to ask about: the route answers (deleting it again
+        // is a success that changes nothing; anything else is the 404 a deleted session gets).
+        if (!found.exists && !found.deleted) return problemResponse(c, notFoundProblem('session', id));
         const refusal = accessRefusal(id, principal.id, found.access, rule.need);
         return refusal ? problemResponse(c, problemOf(refusal)) : undefined;
       }

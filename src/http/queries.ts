@@ -117,11 +117,10 @@ export function queryRoutes(views: ViewStore, store: EventStore, consistency: Re
     const principal = c.get('principal').id;
     let index: string;
     if (q.session_id !== undefined) {
-      // One session's approvals: only for a principal that may read it (else, as everywhere, it does not exist).
+      // One session's approvals: none for a principal that may not read it (the same answer as for a
+      // session that does not exist, so the list reveals nothing).
       const session = (await views.get(SESSIONS, q.session_id)) as SessionDoc | undefined;
-      if (!session || accessOf(session, principal) === 'none') {
-        return fail(404, 'session_not_found', `session ${q.session_id} does not exist`, { session_id: q.session_id });
-      }
+      if (!session || accessOf(session, principal) === 'none') return c.json({ approvals: [], next_cursor: null });
       index = indexNames.approvals(q);
     } else {
       index = indexNames.memberApprovals(principal, q.status);
