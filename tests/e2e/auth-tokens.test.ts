@@ -4,7 +4,9 @@
 // parameter or a WebSocket subprotocol; auth off on loopback; start-up refused on a public host.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { ConfigError } from '../../src/config.js';
+import { buildOnce, removeBuild } from '../support/deployment.js';
 import { client, startServer, type Client, type TestServer } from '../support/server.js';
 import { hs256, keyServer, nowS, signingKey, unsigned, validClaims, type KeyServer } from '../support/tokens.js';
 import { eventually, expectProblem, streamEvents } from './api.js';
@@ -205,4 +207,18 @@ describe('start-up', () => {
     await expect(attempt).rejects.toBeInstanceOf(ConfigError);
     await expect(attempt).rejects.toThrow(/AUTH_SECRET \(an HS256 key\) or AUTH_JWKS_URL \(RS256\/ES256 keys\) is required when HOST is not a loopback address/);
   });
+
+  test('`node main.js` on a public HOST without auth exits 78 (EX_CONFIG) with that message', () => {
+    const main = buildOnce();
+    try {
+      const env = { ...process.env, HOST: '0.0.0.0', PORT: '1', AUTH_SECRET: '', AUTH_JWKS_URL: '', EVENTSTORE_URL: 'sqlite::memory:' };
+      const run = spawnSync(process.execPath, [main], { env, encoding: 'utf8', timeout: 20_000 });
+      expect(run.status, run.stderr).toBe(78);
+      expect(run.stderr).toContain(
+        "AUTH_SECRET: AUTH_SECRET (an HS256 key) or AUTH_JWKS_URL (RS256/ES256 keys) is required when HOST is not a loopback address (127.0.0.1, ::1, localhost); HOST is '0.0.0.0'",
+      );
+    } finally {
+      removeBuild(main);
+    }
+  }, 120_000);
 });
