@@ -13,6 +13,7 @@ import {
   LeaseLostError,
   validateViewOp,
   type Doc,
+  type FeedPage,
   type IndexMember,
   type Lease,
   type RangeOptions,
@@ -32,6 +33,18 @@ interface ProjectionState {
   version?: number;
 }
 
+/**
+ * One feed: parallel arrays of offsets and entries (frozen, as documents are), live from `start` on. Trimming moves
+ * `start` and compacts now and then, so dropping the oldest entry of a long feed is not an O(n) shift.
+ * `last` is the newest offset ever appended, trimmed or not (Redis streams remember it the same way).
+ */
+interface MemoryFeed {
+  offsets: number[];
+  entries: Doc[];
+  start: number;
+  last: number;
+}
+
 interface HeldLease {
   owner: string;
   expiresAt: number;
@@ -40,6 +53,7 @@ interface HeldLease {
 export function memoryViewStore(): ViewStore {
   const collections = new Map<string, Map<string, Doc>>();
   const indexes = new Map<string, SortedIndex>();
+  const feeds = new Map<string, MemoryFeed>();
   const projections = new Map<string, ProjectionState>();
   const leases = new Map<string, HeldLease>();
   let closed = false;
@@ -90,7 +104,42 @@ export function memoryViewStore(): ViewStore {
         if (index.scoreOf.size === 0) indexes.delete(op.index); // like Redis: an empty sorted set is gone
         return;
       }
+      case 'append': {
+        let feed = feeds.get(op.feed);
+        if (feed === undefined) feeds.set(op.feed, (feed = { offsets: [], entries: [], start: 0, last: 0 }));
+        feed.offsets.push(op.offset);
+        feed.entries.push(stored as Doc);
+        feed.last = op.offset;
+        return;
+      }
+      case 'trim': {
+        const feed = feeds.get(op.feed);
+        if (feed === undefined) return;
+        feed.start = Math.max(feed.start, firstAbove(feed.offsets, feed.start, op.below - 1));
+        if (feed.start > 1_024 && feed.start * 2 > feed.offsets.length) {
+          feed.offsets.splice(0, feed.start);
+          feed.entries.splice(0, feed.start);
+          feed.start = 0;
+        }
+        return;
+      }
     }
+  }
+
+  /** Everything a commit could trip on, checked before the first write (feed offsets included). */
+  function validateAll(ops: readonly ViewOp[]): (Doc | undefined)[] {
+    const lastOf = new Map<string, number>();
+    return ops.map((op) => {
+      validateViewOp(op);
+      if (op.op === 'put') return frozenDoc(op.doc);
+      if (op.op !== 'append') return undefined;
+      const last = lastOf.get(op.feed) ?? feeds.get(op.feed)?.last ?? 0;
+      if (op.offset <= last) {
+        throw new RangeError(`feed ${op.feed}: offset ${op.offset} does not move the feed forward (its last offset is ${last})`);
+      }
+      lastOf.set(op.feed, op.offset);
+      return frozenDoc(op.entry);
+    });
   }
 
   return {
@@ -122,6 +171,18 @@ export function memoryViewStore(): ViewStore {
       return indexes.get(indexName)?.scoreOf.size ?? 0;
     },
 
+    async readFeed(name, options) {
+      assertOpen();
+      const feed = feeds.get(name);
+      const empty: FeedPage = { entries: [], first: undefined, last: undefined };
+      if (feed === undefined || feed.start >= feed.offsets.length) return empty;
+      const from = firstAbove(feed.offsets, feed.start, options.after);
+      const to = Math.min(feed.offsets.length, from + Math.max(0, options.limit));
+      const entries = [];
+      for (let i = from; i < to; i++) entries.push({ offset: feed.offsets[i] as number, entry: feed.entries[i] as Doc });
+      return { entries, first: feed.offsets[feed.start], last: feed.offsets[feed.offsets.length - 1] };
+    },
+
     async commit(projection, ops, checkpoint, lease) {
       assertOpen();
       // Everything that can fail is checked before the first write, so a refused commit changes nothing.
@@ -130,10 +191,7 @@ export function memoryViewStore(): ViewStore {
       // Equal counts as older: a commit replayed verbatim (a client resend, a redelivered batch) must
       // not apply its ops a second time.
       if (current?.position !== undefined && checkpoint <= current.position) return;
-      const stored = ops.map((op) => {
-        validateViewOp(op);
-        return op.op === 'put' ? frozenDoc(op.doc) : undefined;
-      });
+      const stored = validateAll(ops);
       ops.forEach((op, i) => applyOp(op, stored[i]));
       projections.set(projection, { ...current, position: checkpoint });
     },
@@ -149,7 +207,7 @@ export function memoryViewStore(): ViewStore {
       projections.set(projection, { ...projections.get(projection), version });
     },
 
-    async reset(projection, collectionNames, indexPrefixes) {
+    async reset(projection, collectionNames, indexPrefixes, feedPrefixes = []) {
       assertOpen();
       // The checkpoint goes first (as in Redis, where reset is not atomic): an interrupted reset then
       // reads as "never built" and is redone, never as "built" with half the data gone.
@@ -157,6 +215,9 @@ export function memoryViewStore(): ViewStore {
       for (const name of collectionNames) collections.delete(name);
       for (const name of [...indexes.keys()]) {
         if (indexPrefixes.some((prefix) => name.startsWith(prefix))) indexes.delete(name);
+      }
+      for (const name of [...feeds.keys()]) {
+        if (feedPrefixes.some((prefix) => name.startsWith(prefix))) feeds.delete(name);
       }
     },
 
@@ -192,6 +253,18 @@ export function memoryViewStore(): ViewStore {
 function frozenDoc(doc: Doc): Doc {
   if (Object.isFrozen(doc)) return doc;
   return deepFreeze(JSON.parse(JSON.stringify(doc)) as Doc);
+}
+
+/** Index of the first offset above `after` in the ascending `offsets`, searching from `from`. */
+function firstAbove(offsets: readonly number[], from: number, after: number): number {
+  let lo = from;
+  let hi = offsets.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((offsets[mid] as number) <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 

@@ -3,16 +3,18 @@
 // Layout under `keyPrefix`:
 //   doc:<collection>:<id>   string   the document as JSON
 //   idx:<index>             zset     member = document id, score = (unique) log position
+//   feed:<feed>             stream   entry id = <offset>-0, field e = the entry as JSON (XTRIM MINID bounds it)
 //   projections             hash     <projection>:position and <projection>:version
 //   lease:<name>            string   owner, with a PX expiry
 //
 // commit() is one Lua script, so it is atomic and fenced: it checks the lease, ignores a checkpoint that
 // does not move forward (a redelivered or resent batch is a no-op rather than a double apply), then
-// applies every op and moves the checkpoint. Keys are built client-side and passed in ARGV rather than
+// applies every op and moves the checkpoint; feed appends and trims run in the same script, so a feed
+// entry and the checkpoint that includes it land together. Keys are built client-side and passed in ARGV rather than
 // KEYS, so this adapter targets a single Redis (or a cluster only if keyPrefix holds a {hash tag}).
 import type { Redis } from 'ioredis';
 import type { Position } from '../events/store.js';
-import { LeaseLostError, type Doc, type IndexMember, type Lease, type ViewOp, type ViewStore } from './views.js';
+import { LeaseLostError, type Doc, type FeedEntry, type IndexMember, type Lease, type ViewOp, type ViewStore } from './views.js';
 
 export interface RedisViewStoreOptions {
   /** Namespace of every key this store touches, e.g. "planline:". */
@@ -31,13 +33,22 @@ export interface RedisViewStoreOptions {
 /** The Lua error text that means "the lease is not yours"; mapped to LeaseLostError. */
 const LEASE_LOST = 'PLANLINE_LEASE_LOST';
 
-// Ops as a flat list: P key json | D key | I key score member | U key member.
-// A first pass validates the whole list, so a malformed one fails before the first write: Redis does
-// not roll back a script that errors half-way.
+// Ops as a flat list: P key json | D key | I key score member | U key member | A key offset json |
+// T key minOffset. A first pass validates the whole list (feed offsets must move each feed forward), so a
+// malformed one fails before the first write: Redis does not roll back a script that errors half-way.
 const APPLY_OPS_LUA = `
+local function streamLast(key)
+  if redis.call('EXISTS', key) == 0 then return 0 end
+  local info = redis.call('XINFO', 'STREAM', key)
+  for j = 1, #info, 2 do
+    if info[j] == 'last-generated-id' then return tonumber(string.match(info[j + 1], '^(%d+)')) end
+  end
+  return 0
+end
 local function apply(ops, first)
   local n = #ops
   local i = first
+  local lastIds = {}
   while i <= n do
     local op = ops[i]
     if op == 'P' then i = i + 3
@@ -46,6 +57,22 @@ local function apply(ops, first)
       if not tonumber(ops[i + 2]) then return redis.error_reply('PLANLINE_BAD_OPS score ' .. tostring(ops[i + 2])) end
       i = i + 4
     elseif op == 'U' then i = i + 3
+    elseif op == 'A' then
+      local offset = tonumber(ops[i + 2])
+      if not offset or offset < 1 or offset ~= math.floor(offset) then
+        return redis.error_reply('PLANLINE_BAD_OPS offset ' .. tostring(ops[i + 2]))
+      end
+      local key = ops[i + 1]
+      local last = lastIds[key]
+      if last == nil then last = streamLast(key) end
+      if offset <= last then
+        return redis.error_reply('PLANLINE_BAD_OPS feed offset ' .. tostring(offset) .. ' does not move ' .. key .. ' forward from ' .. tostring(last))
+      end
+      lastIds[key] = offset
+      i = i + 4
+    elseif op == 'T' then
+      if not tonumber(ops[i + 2]) then return redis.error_reply('PLANLINE_BAD_OPS trim ' .. tostring(ops[i + 2])) end
+      i = i + 3
     else return redis.error_reply('PLANLINE_BAD_OPS op ' .. tostring(op)) end
   end
   if i ~= n + 1 then return redis.error_reply('PLANLINE_BAD_OPS truncated') end
@@ -55,7 +82,9 @@ local function apply(ops, first)
     if op == 'P' then redis.call('SET', ops[i + 1], ops[i + 2]); i = i + 3
     elseif op == 'D' then redis.call('DEL', ops[i + 1]); i = i + 2
     elseif op == 'I' then redis.call('ZADD', ops[i + 1], ops[i + 2], ops[i + 3]); i = i + 4
-    else redis.call('ZREM', ops[i + 1], ops[i + 2]); i = i + 3 end
+    elseif op == 'U' then redis.call('ZREM', ops[i + 1], ops[i + 2]); i = i + 3
+    elseif op == 'A' then redis.call('XADD', ops[i + 1], ops[i + 2], 'e', ops[i + 3]); i = i + 4
+    else redis.call('XTRIM', ops[i + 1], 'MINID', ops[i + 2]); i = i + 3 end
   end
   return false
 end
@@ -115,6 +144,7 @@ export function redisViewStore(redis: Redis, options: RedisViewStoreOptions): Vi
   const projectionsKey = `${prefix}projections`;
   const docKey = (collection: string, id: string) => `${prefix}doc:${collection}:${id}`;
   const indexKey = (index: string) => `${prefix}idx:${index}`;
+  const feedKey = (feed: string) => `${prefix}feed:${feed}`;
   const leaseKey = (name: string) => `${prefix}lease:${name}`;
   const positionField = (projection: string) => `${projection}:position`;
   const versionField = (projection: string) => `${projection}:version`;
@@ -147,6 +177,19 @@ export function redisViewStore(redis: Redis, options: RedisViewStoreOptions): Vi
           break;
         case 'unindex':
           args.push('U', indexKey(op.index), op.id);
+          break;
+        case 'append':
+          if (typeof op.feed !== 'string' || op.feed === '') throw new TypeError('view op append: feed must be a non-empty string');
+          if (!(Number.isSafeInteger(op.offset) && op.offset > 0)) {
+            throw new TypeError(`view op append ${op.feed}: offset must be a positive integer, got ${String(op.offset)}`);
+          }
+          if (op.entry === null || typeof op.entry !== 'object') throw new TypeError(`view op append ${op.feed}/${op.offset}: entry must be an object`);
+          args.push('A', feedKey(op.feed), String(op.offset), JSON.stringify(op.entry));
+          break;
+        case 'trim':
+          if (typeof op.feed !== 'string' || op.feed === '') throw new TypeError('view op trim: feed must be a non-empty string');
+          if (!Number.isSafeInteger(op.below)) throw new TypeError(`view op trim ${op.feed}: below must be an integer, got ${String(op.below)}`);
+          if (op.below > 1) args.push('T', feedKey(op.feed), String(op.below)); // below 1 there is nothing to drop
           break;
         default:
           throw new TypeError(`unknown view op ${JSON.stringify(op)}`);
@@ -192,6 +235,25 @@ export function redisViewStore(redis: Redis, options: RedisViewStoreOptions): Vi
       return redis.zcard(indexKey(index));
     },
 
+    async readFeed(feed, options) {
+      const key = feedKey(feed);
+      const from = String(Math.max(0, Math.floor(options.after)) + 1);
+      // One MULTI: the page and the bounds describe the same moment.
+      const replies = await redis
+        .multi()
+        .xrange(key, from, '+', 'COUNT', Math.max(1, options.limit))
+        .xrange(key, '-', '+', 'COUNT', 1)
+        .xrevrange(key, '+', '-', 'COUNT', 1)
+        .exec();
+      if (replies === null) throw new Error(`readFeed ${feed}: the transaction was aborted`);
+      const [page, oldest, newest] = replies.map(([error, reply]) => {
+        if (error) throw error;
+        return reply as [string, string[]][];
+      }) as [[string, string[]][], [string, string[]][], [string, string[]][]];
+      const entries: FeedEntry[] = options.limit <= 0 ? [] : page.map(([id, fields]) => ({ offset: offsetOf(id), entry: JSON.parse(fields[1] as string) as Doc }));
+      return { entries, first: oldest[0] ? offsetOf(oldest[0][0]) : undefined, last: newest[0] ? offsetOf(newest[0][0]) : undefined };
+    },
+
     async commit(projection, ops, checkpoint: Position, lease) {
       const args = flatten(ops);
       const head = [lease?.owner ?? '', positionField(projection), String(checkpoint)];
@@ -220,14 +282,15 @@ export function redisViewStore(redis: Redis, options: RedisViewStoreOptions): Vi
       await redis.hset(projectionsKey, versionField(projection), String(version));
     },
 
-    async reset(projection, collections, indexPrefixes) {
+    async reset(projection, collections, indexPrefixes, feedPrefixes = []) {
       // Checkpoint first: an interrupted reset then reads as "never built" and is redone on the next
       // start, never as "built" with half the documents gone.
       await redis.hdel(projectionsKey, positionField(projection), versionField(projection));
-      if (collections.length === 0 && indexPrefixes.length === 0) return;
+      if (collections.length === 0 && indexPrefixes.length === 0 && feedPrefixes.length === 0) return;
       const starts = [
         ...collections.map((collection) => `${prefix}doc:${collection}:`),
         ...indexPrefixes.map((indexPrefix) => `${prefix}idx:${indexPrefix}`),
+        ...feedPrefixes.map((feedPrefix) => `${prefix}feed:${feedPrefix}`),
       ];
       // SCAN walks the whole keyspace whatever MATCH says, so one walk over our prefix filtered here
       // beats one walk per collection and index prefix.
@@ -262,6 +325,11 @@ export function redisViewStore(redis: Redis, options: RedisViewStoreOptions): Vi
       await redis.quit().catch(() => redis.disconnect());
     },
   };
+}
+
+/** A stream entry id `<offset>-0` back to the offset. */
+function offsetOf(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
 }
 
 /** Escapes Redis glob metacharacters so a name is matched literally by SCAN MATCH. */

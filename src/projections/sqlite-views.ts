@@ -13,7 +13,7 @@
 import Database from 'better-sqlite3';
 import type { Position } from '../events/store.js';
 import { deepFreeze } from './freeze.js';
-import { LeaseLostError, validateViewOp, type Doc, type IndexMember, type Lease, type RangeOptions, type ViewOp, type ViewStore } from './views.js';
+import { LeaseLostError, validateViewOp, type Doc, type FeedEntry, type IndexMember, type Lease, type RangeOptions, type ViewOp, type ViewStore } from './views.js';
 
 export interface SqliteViewStoreOptions {
   /** Id of the event log these read models are built from; a file built from another log is emptied. */
@@ -45,6 +45,16 @@ const SCHEMA = `
     name       TEXT PRIMARY KEY,
     owner      TEXT NOT NULL,
     expires_at INTEGER NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS feeds (
+    feed  TEXT NOT NULL,
+    seq   INTEGER NOT NULL,
+    entry TEXT NOT NULL,
+    PRIMARY KEY (feed, seq)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS feed_heads (
+    feed TEXT PRIMARY KEY,
+    last INTEGER NOT NULL
   );
   CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -85,6 +95,15 @@ export function openSqliteViewStore(path: string, options: SqliteViewStoreOption
     ),
     releaseLease: db.prepare<[string, string]>('DELETE FROM leases WHERE name = ? AND owner = ?'),
     dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
+    append: db.prepare<[string, number, string]>('INSERT INTO feeds (feed, seq, entry) VALUES (?, ?, ?)'),
+    // The newest offset ever appended, trimmed or not (what a Redis stream remembers as its last id).
+    feedHead: db.prepare<[string], number>('SELECT last FROM feed_heads WHERE feed = ?').pluck(),
+    setFeedHead: db.prepare<[string, number]>('INSERT INTO feed_heads (feed, last) VALUES (?, ?) ON CONFLICT (feed) DO UPDATE SET last = excluded.last'),
+    trim: db.prepare<[string, number]>('DELETE FROM feeds WHERE feed = ? AND seq < ?'),
+    readFeed: db.prepare<[string, number, number], [number, string]>('SELECT seq, entry FROM feeds WHERE feed = ? AND seq > ? ORDER BY seq LIMIT ?').raw(),
+    feedBounds: db.prepare<[string], { first: number | null; last: number | null }>('SELECT min(seq) AS first, max(seq) AS last FROM feeds WHERE feed = ?'),
+    deleteFeeds: db.prepare<[string, string]>('DELETE FROM feeds WHERE feed >= ? AND feed < ?'),
+    deleteFeedHeads: db.prepare<[string, string]>('DELETE FROM feed_heads WHERE feed >= ? AND feed < ?'),
   };
 
   const cache = frozenDocCache(options.maxCachedDocs ?? 100_000);
@@ -122,6 +141,14 @@ export function openSqliteViewStore(path: string, options: SqliteViewStoreOption
     const current = statements.checkpoint.get(projection);
     // Equal counts as older: a commit replayed verbatim must not apply its ops a second time.
     if (current?.position != null && checkpoint <= current.position) return false;
+    // Feed offsets must move each feed forward; checked before the first write (a throw rolls back anyway).
+    const lastOf = new Map<string, number>();
+    for (const op of ops) {
+      if (op.op !== 'append') continue;
+      const last = lastOf.get(op.feed) ?? statements.feedHead.get(op.feed) ?? 0;
+      if (op.offset <= last) throw new RangeError(`feed ${op.feed}: offset ${op.offset} does not move the feed forward (its last offset is ${last})`);
+      lastOf.set(op.feed, op.offset);
+    }
     ops.forEach((op, i) => {
       switch (op.op) {
         case 'put':
@@ -136,8 +163,15 @@ export function openSqliteViewStore(path: string, options: SqliteViewStoreOption
         case 'unindex':
           statements.unindex.run(op.index, op.id);
           return;
+        case 'append':
+          statements.append.run(op.feed, op.offset, serialized[i] as string);
+          return;
+        case 'trim':
+          statements.trim.run(op.feed, op.below);
+          return;
       }
     });
+    for (const [feed, last] of lastOf) statements.setFeedHead.run(feed, last);
     statements.setPosition.run(projection, checkpoint);
     return true;
   });
@@ -167,13 +201,24 @@ export function openSqliteViewStore(path: string, options: SqliteViewStoreOption
       return statements.count.get(index) ?? 0;
     },
 
+    async readFeed(feed, options) {
+      assertOpen();
+      // One read transaction: the page and the bounds describe the same moment.
+      return db.transaction(() => {
+        const rows = options.limit > 0 ? statements.readFeed.all(feed, Math.max(0, options.after), options.limit) : [];
+        const bounds = statements.feedBounds.get(feed);
+        const entries = rows.map(([offset, entry]): FeedEntry => ({ offset, entry: deepFreeze(JSON.parse(entry) as Doc) }));
+        return { entries, first: bounds?.first ?? undefined, last: bounds?.last ?? undefined };
+      })();
+    },
+
     async commit(projection, ops, checkpoint, lease) {
       assertOpen();
       revalidate();
       // Everything that can fail is checked before the transaction, so a refused commit changes nothing.
       const serialized = ops.map((op) => {
         validateViewOp(op);
-        return op.op === 'put' ? JSON.stringify(op.doc) : undefined;
+        return op.op === 'put' ? JSON.stringify(op.doc) : op.op === 'append' ? JSON.stringify(op.entry) : undefined;
       });
       const applied = commitTx.immediate(projection, ops, serialized, checkpoint, lease);
       // Our own write moved data_version only for other connections; keep the cache in step with it.
@@ -196,12 +241,16 @@ export function openSqliteViewStore(path: string, options: SqliteViewStoreOption
       statements.setVersion.run(projection, version);
     },
 
-    async reset(projection, collections, indexPrefixes) {
+    async reset(projection, collections, indexPrefixes, feedPrefixes = []) {
       assertOpen();
       db.transaction(() => {
         statements.deleteCheckpoint.run(projection);
         for (const collection of collections) statements.deleteCollection.run(collection);
         for (const prefix of indexPrefixes) statements.deleteIndexes.run(prefix, prefix + AFTER_PREFIX);
+        for (const prefix of feedPrefixes) {
+          statements.deleteFeeds.run(prefix, prefix + AFTER_PREFIX);
+          statements.deleteFeedHeads.run(prefix, prefix + AFTER_PREFIX);
+        }
       }).immediate();
       cache.clear();
     },
@@ -237,7 +286,7 @@ function adoptLog(db: Database.Database, logId: string): void {
     const recorded = db.prepare<[], string>(`SELECT value FROM meta WHERE key = 'log_id'`).pluck().get();
     if (recorded === logId) return;
     if (recorded !== undefined) {
-      for (const table of ['docs', 'members', 'checkpoints', 'leases']) db.exec(`DELETE FROM ${table}`);
+      for (const table of ['docs', 'members', 'checkpoints', 'leases', 'feeds', 'feed_heads']) db.exec(`DELETE FROM ${table}`);
     }
     db.prepare(`INSERT INTO meta (key, value) VALUES ('log_id', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(logId);
   }).immediate();

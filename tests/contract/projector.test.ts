@@ -201,6 +201,7 @@ function faultyViews(inner: ViewStore) {
     getMany: async (c, ids) => (alive(), inner.getMany(c, ids)),
     range: async (i, o) => (alive(), inner.range(i, o)),
     count: async (i) => (alive(), inner.count(i)),
+    readFeed: async (f, o) => (alive(), inner.readFeed(f, o)),
     async commit(projection, ops, checkpoint, lease) {
       alive();
       if (commitsHeld) await commitsHeld;
@@ -217,7 +218,7 @@ function faultyViews(inner: ViewStore) {
     },
     checkpoint: async (p) => (alive(), inner.checkpoint(p)),
     setVersion: async (p, v) => (alive(), inner.setVersion(p, v)),
-    reset: async (p, c, i) => (alive(), inner.reset(p, c, i)),
+    reset: async (p, c, i, f) => (alive(), inner.reset(p, c, i, f)),
     async acquireLease(lease, ttl) {
       alive();
       if (leasePaused) await leasePaused;

@@ -1,6 +1,6 @@
 // The read-model store contract: every ViewStore adapter runs this same suite.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LeaseLostError, type Doc, type IndexMember, type ViewOp, type ViewStore } from '../../src/projections/views.js';
+import { LeaseLostError, type Doc, type FeedPage, type IndexMember, type ViewOp, type ViewStore } from '../../src/projections/views.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -8,6 +8,10 @@ const put = (collection: string, id: string, doc: Doc): ViewOp => ({ op: 'put', 
 const del = (collection: string, id: string): ViewOp => ({ op: 'delete', collection, id });
 const index = (name: string, id: string, score: number): ViewOp => ({ op: 'index', index: name, id, score });
 const unindex = (name: string, id: string): ViewOp => ({ op: 'unindex', index: name, id });
+const append = (feed: string, offset: number, entry: Doc = { n: offset }): ViewOp => ({ op: 'append', feed, offset, entry });
+const trim = (feed: string, below: number): ViewOp => ({ op: 'trim', feed, below });
+const appends = (feed: string, from: number, to: number): ViewOp[] => Array.from({ length: to - from + 1 }, (_, i) => append(feed, from + i));
+const offsets = (page: FeedPage) => page.entries.map((e) => e.offset);
 
 /** Reads a whole index page by page, newest first, the way a paginated query does. */
 async function readAllPages(views: ViewStore, name: string, limit: number): Promise<IndexMember[]> {
@@ -195,6 +199,101 @@ export function viewStoreContract(name: string, open: () => Promise<ViewStore>):
         const everything = await readAllPages(views, 'feed', 7);
         expect(new Set(everything.map((m) => m.id)).size).toBe(everything.length);
         expect(everything).toHaveLength(95 + 3 * 9);
+      });
+    });
+
+    describe('feeds', () => {
+      it('reads an absent feed as empty, with no bounds', async () => {
+        expect(await views.readFeed('session:s1', { after: 0, limit: 10 })).toEqual({ entries: [], first: undefined, last: undefined });
+      });
+
+      it('reads entries after an offset, oldest first, page by page, with the retained bounds', async () => {
+        await views.commit('feed', appends('session:s1', 1, 7), 1);
+        await views.commit('feed', [append('session:s1', 8, { type: 'status', content: 'héllo ✓', metadata: { fsm_state: 'idle' } })], 2);
+        const first = await views.readFeed('session:s1', { after: 0, limit: 3 });
+        expect(first).toEqual({ entries: [1, 2, 3].map((n) => ({ offset: n, entry: { n } })), first: 1, last: 8 });
+        expect(offsets(await views.readFeed('session:s1', { after: 3, limit: 3 }))).toEqual([4, 5, 6]);
+        const tail = await views.readFeed('session:s1', { after: 6, limit: 3 });
+        expect(tail.entries.at(-1)).toEqual({ offset: 8, entry: { type: 'status', content: 'héllo ✓', metadata: { fsm_state: 'idle' } } });
+        expect(offsets(tail)).toEqual([7, 8]);
+        expect(await views.readFeed('session:s1', { after: 8, limit: 3 })).toEqual({ entries: [], first: 1, last: 8 });
+        expect(await views.readFeed('session:s1', { after: 100, limit: 3 })).toEqual({ entries: [], first: 1, last: 8 });
+      });
+
+      it('keeps feeds apart and offsets may skip numbers', async () => {
+        await views.commit('feed', [append('session:a', 1), append('session:b', 5), append('session:a', 2), append('session:b', 9)], 1);
+        expect(offsets(await views.readFeed('session:a', { after: 0, limit: 10 }))).toEqual([1, 2]);
+        const b = await views.readFeed('session:b', { after: 5, limit: 10 });
+        expect(b).toMatchObject({ first: 5, last: 9 });
+        expect(offsets(b)).toEqual([9]);
+      });
+
+      it('trims below an offset: older entries are gone, the bounds move, newer appends go on', async () => {
+        await views.commit('feed', appends('session:s1', 1, 10), 1);
+        await views.commit('feed', [trim('session:s1', 7)], 2);
+        const page = await views.readFeed('session:s1', { after: 0, limit: 100 });
+        expect(page).toMatchObject({ first: 7, last: 10 });
+        expect(offsets(page)).toEqual([7, 8, 9, 10]);
+        // A trim in the same commit as the appends it bounds, as the feed projection writes them.
+        await views.commit('feed', [...appends('session:s1', 11, 12), trim('session:s1', 10), trim('session:s1', 1)], 3);
+        expect(offsets(await views.readFeed('session:s1', { after: 0, limit: 100 }))).toEqual([10, 11, 12]);
+      });
+
+      it('refuses a commit whose append does not move its feed forward, and applies none of it', async () => {
+        await views.commit('feed', [append('session:s1', 1), append('session:s1', 2), put('frames', 'head', { offset: 2 })], 1);
+        await views.commit('feed', [trim('session:s1', 3)], 2); // trimming everything still remembers offset 2
+        for (const bad of [
+          [append('session:s1', 3), put('frames', 'head', { offset: 3 }), append('session:s1', 3)],
+          [put('frames', 'head', { offset: 9 }), append('session:s1', 2)],
+          [append('session:s2', 1), append('session:s1', 1)],
+          [append('session:s1', 4), append('session:s1', 0)],
+          [append('session:s1', 4.5)],
+          [append('session:s1', Number.NaN)],
+        ]) {
+          await expect(views.commit('feed', bad, 3)).rejects.toThrow();
+        }
+        expect(await views.readFeed('session:s1', { after: 0, limit: 10 })).toEqual({ entries: [], first: undefined, last: undefined });
+        expect(await views.readFeed('session:s2', { after: 0, limit: 10 })).toEqual({ entries: [], first: undefined, last: undefined });
+        expect(await views.get('frames', 'head')).toEqual({ offset: 2 });
+        expect(await views.checkpoint('feed')).toEqual({ position: 2, version: 0 });
+        await views.commit('feed', [append('session:s1', 3)], 3);
+        expect(offsets(await views.readFeed('session:s1', { after: 0, limit: 10 }))).toEqual([3]);
+      });
+
+      it('ignores feed ops of a replayed commit', async () => {
+        await views.commit('feed', appends('session:s1', 1, 3), 5);
+        await views.commit('feed', [append('session:s1', 4), trim('session:s1', 3)], 5);
+        await views.commit('feed', [append('session:s1', 9)], 4);
+        const page = await views.readFeed('session:s1', { after: 0, limit: 10 });
+        expect(page).toMatchObject({ first: 1, last: 3 });
+      });
+
+      it('takes a long feed with a bounded history in one commit, and pages through what is left', async () => {
+        const ops: ViewOp[] = [];
+        for (let offset = 1; offset <= 5_000; offset++) ops.push(append('session:big', offset, { offset, content: `frame ${offset}` }));
+        ops.push(trim('session:big', 5_000 - 1_000 + 1));
+        await views.commit('feed', ops, 1);
+        const seen: number[] = [];
+        let after = 0;
+        for (;;) {
+          const page = await views.readFeed('session:big', { after, limit: 333 });
+          if (page.entries.length === 0) break;
+          expect(page).toMatchObject({ first: 4_001, last: 5_000 });
+          seen.push(...offsets(page));
+          after = page.entries.at(-1)!.offset;
+        }
+        expect(seen).toEqual(Array.from({ length: 1_000 }, (_, i) => 4_001 + i));
+      });
+
+      it('reset removes the feeds named by its prefixes only', async () => {
+        await views.commit('feed', [append('session:a', 1), append('session:b', 1), append('other:a', 1)], 1);
+        await views.reset('feed', [], [], ['session:']);
+        expect(await views.readFeed('session:a', { after: 0, limit: 10 })).toMatchObject({ entries: [], last: undefined });
+        expect(await views.readFeed('session:b', { after: 0, limit: 10 })).toMatchObject({ entries: [], last: undefined });
+        expect(offsets(await views.readFeed('other:a', { after: 0, limit: 10 }))).toEqual([1]);
+        // Rebuilt from the start: offset 1 again.
+        await views.commit('feed', [append('session:a', 1, { again: true })], 1);
+        expect((await views.readFeed('session:a', { after: 0, limit: 10 })).entries).toEqual([{ offset: 1, entry: { again: true } }]);
       });
     });
 
