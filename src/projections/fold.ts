@@ -34,6 +34,16 @@ export async function foldBatch(
   const loading = new Map<string, Promise<Known>>();
   const owned = new Set(projection.collections);
   const writeOnce = new Set(projection.writeOnce ?? []);
+  // Feed appends go to the commit as staged, in order, after the document ops; a feed trimmed several
+  // times in one batch is trimmed once, at the highest offset, after its appends (trimming later is the
+  // same: every entry appended in between is above the trim).
+  const feedOps: ViewOp[] = [];
+  const trims = new Map<string, number>();
+  const ownFeed = (feed: string): void => {
+    if (!(projection.feedPrefixes ?? []).some((prefix) => feed.startsWith(prefix))) {
+      throw new Error(`projection ${projection.name} wrote feed "${feed}", outside its feed prefixes`);
+    }
+  };
 
   const own = (collection: string): void => {
     if (!owned.has(collection)) {
@@ -91,6 +101,14 @@ export async function foldBatch(
       own(collection);
       stage(collection, id, null);
     },
+    append(feed, offset, entry) {
+      ownFeed(feed);
+      feedOps.push({ op: 'append', feed, offset, entry: deepFreeze(entry) });
+    },
+    trim(feed, below) {
+      ownFeed(feed);
+      trims.set(feed, Math.max(below, trims.get(feed) ?? below));
+    },
   };
 
   function stage(collection: string, id: string, doc: Known): void {
@@ -107,6 +125,7 @@ export async function foldBatch(
     const pending = projection.apply(event, tx);
     if (pending !== undefined) await pending; // skip a microtask per event for synchronous projections
   }
+  await projection.batchDone?.(tx);
 
   // Blind writes: their old index membership comes from the committed document, one getMany per collection.
   const blind = new Map<string, Touched[]>();
@@ -155,6 +174,8 @@ export async function foldBatch(
     }
   }
 
+  ops.push(...feedOps);
+  for (const [feed, below] of trims) ops.push({ op: 'trim', feed, below });
   return {
     ops,
     settle() {

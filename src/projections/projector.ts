@@ -25,6 +25,10 @@ export interface ProjectionTx {
   /** Stage a document; it is deep-frozen from here on. Committed with the rest of the batch. */
   put(collection: string, id: string, doc: Doc): void;
   delete(collection: string, id: string): void;
+  /** Stage a feed entry (offsets strictly increasing per feed); the feed's name must start with one of the projection's feedPrefixes. */
+  append(feed: string, offset: number, entry: Doc): void;
+  /** Stage dropping a feed's entries below an offset. */
+  trim(feed: string, below: number): void;
 }
 
 export interface Projection {
@@ -41,12 +45,22 @@ export interface Projection {
    * the projector neither looks them up nor caches them.
    */
   writeOnce?: readonly string[];
+  /** Every feed it writes starts with one of these (reset deletes `<prefix>*`). */
+  feedPrefixes?: readonly string[];
   /** Index membership of a document; the runner diffs old vs new membership into index/unindex ops. */
   indexesOf(collection: string, id: string, doc: Doc): IndexEntry[];
   /** Pure apart from tx: fold one event into the read models. Unknown event types are ignored. */
   apply(event: StoredEvent, tx: ProjectionTx): Promise<void> | void;
+  /** Runs once per batch, after apply() of its last event, with the same tx (to record what the batch did). */
+  batchDone?(tx: ProjectionTx): Promise<void> | void;
   /** Runs after a batch's commit landed, with its operations (the client feed publishes its frames here). */
   committed?(ops: readonly ViewOp[]): void;
+  /**
+   * Runs when this process takes the lease and continues from a committed checkpoint, before the first
+   * batch: the previous holder may have died between a commit and its `committed` hook (the client feed
+   * republishes its last batch here).
+   */
+  resumed?(views: ViewStore): Promise<void>;
 }
 
 export interface ProjectorDeps {
@@ -109,13 +123,16 @@ export function startProjector(deps: ProjectorDeps): Projector {
       version: projection.version,
       async activate(checkpoint) {
         cache.clear();
-        if (checkpoint !== undefined && checkpoint.version === projection.version) return checkpoint.position;
+        if (checkpoint !== undefined && checkpoint.version === projection.version) {
+          await projection.resumed?.(views);
+          return checkpoint.position;
+        }
         log(
           checkpoint === undefined
             ? `no checkpoint; building version ${projection.version} from the start`
             : `version ${checkpoint.version} → ${projection.version}; resetting and rebuilding from the start`,
         );
-        await views.reset(projection.name, projection.collections, projection.indexPrefixes);
+        await views.reset(projection.name, projection.collections, projection.indexPrefixes, projection.feedPrefixes);
         await views.setVersion(projection.name, projection.version);
         cache.clearAsEmpty(); // we just emptied the store and hold the lease: a cache miss means "absent"
         return 0;
@@ -168,7 +185,7 @@ export async function rebuild(deps: RebuildDeps): Promise<RebuildResult> {
   let position: Position = 0;
   let events = 0;
   try {
-    await views.reset(projection.name, projection.collections, projection.indexPrefixes);
+    await views.reset(projection.name, projection.collections, projection.indexPrefixes, projection.feedPrefixes);
     await views.setVersion(projection.name, projection.version);
     cache.clearAsEmpty();
     // Pipelined: page N+1 is folded while page N's commit runs in the view store. The cache is settled

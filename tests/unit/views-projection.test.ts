@@ -62,6 +62,12 @@ function views() {
     delete(collection, id) {
       docs(collection).delete(id);
     },
+    append() {
+      throw new Error('the views projection writes no feed');
+    },
+    trim() {
+      throw new Error('the views projection writes no feed');
+    },
   };
 
   /** One command's events: same command id and time, consecutive revisions of their stream. */
@@ -853,6 +859,12 @@ describe('views projection', () => {
       },
       delete: () => {
         throw new Error('should not delete');
+      },
+      append: () => {
+        throw new Error('should not append');
+      },
+      trim: () => {
+        throw new Error('should not trim');
       },
     });
     expect(w.count(HISTORY)).toBe(before);
