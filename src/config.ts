@@ -57,6 +57,20 @@ export interface OpenAiConfig {
   model: string;
 }
 
+/** The WebSocket edge's limits (src/http/ws-edge.ts). */
+export interface WsLimits {
+  /** A protocol ping every this often; a socket that answered none of the last interval is closed. */
+  heartbeatMs: number;
+  /** Open sockets per process; more are refused (close 1013, try again later). */
+  maxConnections: number;
+  /** Largest inbound frame; larger ones get an error frame (the socket stays open). */
+  maxFrameBytes: number;
+  /** Largest send buffer per socket; a consumer that lets it fill is closed (4008) and may resume. */
+  maxBufferedBytes: number;
+  /** Inbound frames per second per socket; more get an error frame, twice as many close the socket. */
+  maxFramesPerSecond: number;
+}
+
 export interface Config {
   port: number;
   host: string;
@@ -77,6 +91,9 @@ export interface Config {
   maxBodyBytes: number;
   shutdownTimeoutMs: number;
   logLevel: LogLevel;
+  /** Client feed frames kept per session for resume. */
+  feedHistory: number;
+  ws: WsLimits;
 }
 
 export const DEFAULT_OPENAI_MODEL = 'gpt-4o-mini';
@@ -131,6 +148,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: e.MAX_BODY_BYTES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
+    feedHistory: e.FEED_HISTORY,
+    ws: {
+      heartbeatMs: e.WS_HEARTBEAT_MS,
+      maxConnections: e.WS_MAX_CONNECTIONS,
+      maxFrameBytes: e.WS_MAX_FRAME_BYTES,
+      maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+      maxFramesPerSecond: e.WS_MAX_FRAMES_PER_SECOND,
+    },
   };
 }
 
@@ -331,6 +356,12 @@ const envSchema = v.pipe(
     MAX_BODY_BYTES: v.optional(envVar(integerIn(1, MAX_SAFE, 'a positive integer (bytes)')), '1048576'),
     SHUTDOWN_TIMEOUT_MS: v.optional(envVar(integerIn(1, MAX_SAFE, 'a positive integer (milliseconds)')), '10000'),
     LOG_LEVEL: v.optional(envVar(oneOf(LOG_LEVELS)), 'info'),
+    FEED_HISTORY: v.optional(envVar(integerIn(1, 1_000_000, 'an integer 1-1000000 (frames per session)')), '1000'),
+    WS_HEARTBEAT_MS: v.optional(envVar(integerIn(100, 86_400_000, 'an integer 100-86400000 (milliseconds)')), '30000'),
+    WS_MAX_CONNECTIONS: v.optional(envVar(integerIn(1, 10_000_000, 'a positive integer (sockets)')), '20000'),
+    WS_MAX_FRAME_BYTES: v.optional(envVar(integerIn(256, 67_108_864, 'an integer 256-67108864 (bytes)')), '1048576'),
+    WS_MAX_BUFFERED_BYTES: v.optional(envVar(integerIn(1_024, MAX_SAFE, 'an integer of at least 1024 (bytes)')), '1048576'),
+    WS_MAX_FRAMES_PER_SECOND: v.optional(envVar(integerIn(1, 1_000_000, 'a positive integer (frames)')), '50'),
   }),
   // Rules across variables run even when unrelated variables are bad, so their problems are reported together.
   v.forward(

@@ -5,13 +5,16 @@ import type { Server as HttpServer, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Config } from './config.js';
-import { openEventStore, openViewStore } from './adapters.js';
+import { openBus, openEventStore, openViewStore } from './adapters.js';
 import { createCommandHandler } from './commands/handle.js';
 import { createCommands } from './commands/service.js';
 import { startProjector } from './projections/projector.js';
 import { viewsProjection } from './projections/views-projection.js';
 import { startApprovalTimer, type ApprovalTimer } from './handlers/approval-timer.js';
 import { checkpointConsistency, projectorConsistency, startupGate, type ReadConsistency } from './http/consistency.js';
+import { startFeedProjector } from './projections/feed-runner.js';
+import { memoryViewStore } from './projections/memory-views.js';
+import { createWsEdge, type WsEdge } from './http/ws-edge.js';
 import { createApp } from './http/app.js';
 import { createAuthenticator, type Authenticator } from './auth/authenticator.js';
 import { createMetrics } from './http/metrics.js';
@@ -35,6 +38,8 @@ export interface Planline {
 export interface PlanlineOptions {
   /** Namespace of the Redis read-model keys (default: config.redisKeyPrefix); tests give each server its own. */
   viewsKeyPrefix?: string;
+  /** Namespace of the bus's subjects and streams (default "planline"); tests give each deployment its own. */
+  busPrefix?: string;
 }
 
 export async function startPlanline(config: Config, log: Logger, options: PlanlineOptions = {}): Promise<Planline> {
@@ -47,6 +52,16 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
   });
   // Embedded read models (memory, or SQLite beside the log) belong to this process: it must project them.
   const roles = new Set(viewsKind === 'redis' ? config.roles : [...config.roles, 'projector' as const]);
+  const { bus, kind: busKind } = await openBus(config.natsUrl, {
+    logger: log.child({ component: 'bus' }),
+    ...(options.busPrefix !== undefined ? { prefix: options.busPrefix } : {}),
+  });
+  // The client feed lives where its live frames can reach. With NATS, one feed projector serves every
+  // edge through the shared read models. Without it, frames travel only inside a process, so every
+  // process with sockets projects its own feed, in memory (rebuilt from the log at start: the same
+  // offsets and epoch each time, in each process).
+  const feedViews = busKind === 'nats' ? views : memoryViewStore();
+  const projectsFeed = busKind === 'nats' ? roles.has('projector') : roles.has('edge');
 
   const handler = createCommandHandler(store);
   const commands = createCommands(handler, {
@@ -80,6 +95,11 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
           timer?.poke();
         },
       })
+    : undefined;
+
+  // The client feed: its own projection (own checkpoint and lease), published on the bus after each commit.
+  const feedProjector = projectsFeed
+    ? await startFeedProjector({ store, views: feedViews, bus, history: config.feedHistory, log: log.child({ projection: 'feed' }) })
     : undefined;
 
   const consistency: ReadConsistency = projector
@@ -141,13 +161,28 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
   // idle are closed at once, so close() waits for the requests in flight, not for keep-alive timeouts.
   let draining = false;
   const responding = new Set<ServerResponse>();
+  let wsEdge: WsEdge | undefined;
   if (roles.has('edge')) {
     const startup = startupGate(consistency, headAtStart);
-    const app = createApp({ commands, views, store, consistency, startup, metrics, readiness, log, maxBodyBytes: config.maxBodyBytes, auth });
+    wsEdge = createWsEdge({ commands, views: feedViews, store, bus, limits: config.ws, log: log.child({ component: 'ws' }), metrics });
+    const app = createApp({
+      commands,
+      views,
+      store,
+      consistency,
+      startup,
+      metrics,
+      readiness,
+      log,
+      maxBodyBytes: config.maxBodyBytes,
+      auth,
+      websocket: wsEdge.handler,
+    });
     routes = app.routes.filter((r) => r.method !== 'ALL').map((r) => ({ method: r.method, path: r.path }));
+    const websocket = { server: wsEdge.server };
     server = await new Promise<HttpServer>((resolve, reject) => {
       // serve() without createServer options builds a node:http server.
-      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s as HttpServer)) as ServerType;
+      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host, websocket }, () => resolve(s as HttpServer)) as ServerType;
       s.once('error', reject);
     });
     server.prependListener('request', (_req, res: ServerResponse) => {
@@ -162,6 +197,8 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
   }
 
   const shutdownSteps: ShutdownStep[] = [
+    // Sockets first: 1001 "going away" tells each IDE to reconnect (to another edge) and resume.
+    { name: 'close IDE sockets (going away)', run: async () => wsEdge?.drain() },
     {
       name: 'stop accepting and finish in-flight requests',
       run: () =>
@@ -182,8 +219,11 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
     },
     { name: 'stop the approval timer', run: async () => timer?.stop() },
     { name: 'stop the projector', run: async () => projector?.stop() },
+    { name: 'stop the feed projector', run: async () => feedProjector?.stop() },
+    { name: 'drain the bus (flushes published frames)', run: () => bus.drain() },
     { name: 'close the event store (flushes pending appends)', run: () => store.close() },
     { name: 'close the read-model store', run: () => views.close() },
+    { name: 'close the feed store', run: async () => (feedViews === views ? undefined : feedViews.close()) },
   ];
 
   return {

@@ -1,7 +1,7 @@
 // The HTTP edge: one Hono app with the API under /api/v1. Cross-cutting concerns live here and only
 // here: auth and access (access.ts), body limits, problem+json errors, metrics. Routes are in
-// sessions.ts / commands.ts / shares.ts / queries.ts / agents.ts / ops.ts.
-import { Hono } from 'hono';
+// sessions.ts / commands.ts / shares.ts / queries.ts / agents.ts / ops.ts; the socket in ws-edge.ts.
+import { Hono, type MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { DomainError } from '../commands/errors.js';
 import type { Commands } from '../commands/service.js';
@@ -33,6 +33,8 @@ export interface ApiDeps {
   maxBodyBytes: number;
   /** Who is asking (JWTs, or one `local` principal with auth off); access.ts decides what it may do. */
   auth: Authenticator;
+  /** The socket upgrade for GET /api/v1/ws/:session_id (ws-edge.ts); absent: no socket route. */
+  websocket?: MiddlewareHandler | undefined;
 }
 
 /** Longer URLs are refused (414) before anything reads them: no route needs more. */
@@ -67,6 +69,11 @@ export function createApp(deps: ApiDeps) {
   });
 
   const api = new Hono();
+  if (deps.websocket) {
+    api.get('/ws/:session_id', deps.websocket, (c) =>
+      problemResponse(c, problem(426, 'upgrade_required', 'this is the IDE socket: connect with a WebSocket client (Upgrade: websocket)'), { upgrade: 'websocket' }),
+    );
+  }
   api.route('/', sessionRoutes(deps.commands, deps.views, deps.consistency, deps.metrics));
   api.route('/', commandRoutes(deps.commands, deps.metrics));
   api.route('/', shareRoutes(deps.commands, deps.views, deps.consistency, deps.metrics));

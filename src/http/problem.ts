@@ -24,6 +24,7 @@ const TITLES: Record<number, string> = {
   414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
+  426: 'Upgrade Required',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };

@@ -38,6 +38,11 @@ export interface FeedSessionDoc {
   [key: string]: unknown;
 }
 
+/** The feed's view of a plan: the plan read model's document, folded by the same pure function. */
+export interface FeedPlanDoc extends PlanDoc {
+  approval_requested_at?: string;
+}
+
 /** The frame ranges the last committed batch wrote, per session. */
 interface LastBatchDoc {
   heads: Record<string, { from: number; to: number }>;
@@ -113,8 +118,10 @@ export function feedProjection(options: FeedProjectionOptions): Projection {
   }
 
   async function applyPlanEvent(planId: string, event: PlanEvent, stored: StoredEvent, tx: ProjectionTx): Promise<void> {
-    const plan = nextPlanDoc((await tx.get(FEED_PLANS, planId)) as PlanDoc | undefined, event, stored);
-    if (!plan) return;
+    const next = nextPlanDoc((await tx.get(FEED_PLANS, planId)) as FeedPlanDoc | undefined, event, stored);
+    if (!next) return;
+    // When its current approval was asked for: the snapshot's pending approval says so, as the IDE expects.
+    const plan: FeedPlanDoc = event.type === 'PlanApprovalRequested' ? { ...next, approval_requested_at: stored.metadata.at } : next;
     tx.put(FEED_PLANS, planId, plan);
     const doc = (await tx.get(FEED_SESSIONS, plan.session_id)) as FeedSessionDoc | undefined;
     if (!doc) return;

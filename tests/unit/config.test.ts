@@ -17,7 +17,8 @@ const OWN_VARIABLES = [
   'PORT', 'HOST', 'EVENTSTORE_URL', 'REDIS_URL', 'REDIS_KEY_PREFIX', 'NATS_URL', 'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'OPENAI_MODEL',
   'PLAN_APPROVAL_TIMEOUT_S', 'PLAN_APPROVAL_TIMEOUT_ACTION', 'AUTH_SECRET', 'AUTH_JWKS_URL', 'AUTH_ISSUER', 'AUTH_AUDIENCE',
   'AUTH_JWKS_CACHE_S', 'AUTH_JWKS_COOLDOWN_S', 'ROLES', 'MAX_BODY_BYTES',
-  'SHUTDOWN_TIMEOUT_MS', 'LOG_LEVEL',
+  'SHUTDOWN_TIMEOUT_MS', 'LOG_LEVEL', 'FEED_HISTORY', 'WS_HEARTBEAT_MS', 'WS_MAX_CONNECTIONS', 'WS_MAX_FRAME_BYTES',
+  'WS_MAX_BUFFERED_BYTES', 'WS_MAX_FRAMES_PER_SECOND',
 ];
 
 describe('loadConfig', () => {
@@ -37,6 +38,8 @@ describe('loadConfig', () => {
       maxBodyBytes: 1_048_576,
       shutdownTimeoutMs: 10_000,
       logLevel: 'info',
+      feedHistory: 1_000,
+      ws: { heartbeatMs: 30_000, maxConnections: 20_000, maxFrameBytes: 1_048_576, maxBufferedBytes: 1_048_576, maxFramesPerSecond: 50 },
     });
   });
 
@@ -69,6 +72,12 @@ describe('loadConfig', () => {
       MAX_BODY_BYTES: '2048',
       SHUTDOWN_TIMEOUT_MS: '500',
       LOG_LEVEL: 'debug',
+      FEED_HISTORY: '50',
+      WS_HEARTBEAT_MS: '1000',
+      WS_MAX_CONNECTIONS: '3',
+      WS_MAX_FRAME_BYTES: '4096',
+      WS_MAX_BUFFERED_BYTES: '65536',
+      WS_MAX_FRAMES_PER_SECOND: '10',
     });
     expect(config).toEqual({
       port: 9000,
@@ -85,6 +94,8 @@ describe('loadConfig', () => {
       maxBodyBytes: 2048,
       shutdownTimeoutMs: 500,
       logLevel: 'debug',
+      feedHistory: 50,
+      ws: { heartbeatMs: 1_000, maxConnections: 3, maxFrameBytes: 4_096, maxBufferedBytes: 65_536, maxFramesPerSecond: 10 },
     });
   });
 
@@ -116,6 +127,12 @@ describe('loadConfig', () => {
       [{ MAX_BODY_BYTES: '1MB' }, "MAX_BODY_BYTES: expected a positive integer (bytes), got '1MB'"],
       [{ SHUTDOWN_TIMEOUT_MS: '1e4' }, "SHUTDOWN_TIMEOUT_MS: expected a positive integer (milliseconds), got '1e4'"],
       [{ LOG_LEVEL: 'verbose' }, "LOG_LEVEL: expected one of debug, info, warn, error, got 'verbose'"],
+      [{ FEED_HISTORY: '0' }, "FEED_HISTORY: expected an integer 1-1000000 (frames per session), got '0'"],
+      [{ WS_HEARTBEAT_MS: '50' }, "WS_HEARTBEAT_MS: expected an integer 100-86400000 (milliseconds), got '50'"],
+      [{ WS_MAX_CONNECTIONS: 'many' }, "WS_MAX_CONNECTIONS: expected a positive integer (sockets), got 'many'"],
+      [{ WS_MAX_FRAME_BYTES: '100' }, "WS_MAX_FRAME_BYTES: expected an integer 256-67108864 (bytes), got '100'"],
+      [{ WS_MAX_BUFFERED_BYTES: '1KB' }, "WS_MAX_BUFFERED_BYTES: expected an integer of at least 1024 (bytes), got '1KB'"],
+      [{ WS_MAX_FRAMES_PER_SECOND: '-1' }, "WS_MAX_FRAMES_PER_SECOND: expected a positive integer (frames), got '-1'"],
       [{ OPENAI_MODEL: 'gpt-4.1' }, 'OPENAI_MODEL: set, but neither OPENAI_API_KEY nor OPENAI_BASE_URL is'],
     ] as Array<[NodeJS.ProcessEnv, string]>)('%j', (env, expected) => {
       const problems = problemsOf(env);
