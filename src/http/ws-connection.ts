@@ -40,7 +40,7 @@ export interface ConnectionDeps {
   run: (sessionId: string, frame: CommandFrame) => Promise<void>;
   limits: WsLimits;
   log: Logger;
-  /** Called once, when the connection ends. */
+  /** Called once, when the connection ends (closed by either side, or given up on by this edge). */
   onClosed?: () => void;
 }
 
@@ -125,6 +125,13 @@ export function openConnection(deps: ConnectionDeps): Connection {
     if (sendText(textOf(frame, epoch as string), live)) lastSent = frame.offset;
   }
 
+  /** The connection is over for this edge (its slot and subscription are free), whatever the socket still flushes. */
+  function report(): void {
+    if (reported) return;
+    reported = true;
+    deps.onClosed?.();
+  }
+
   function end(code: number, reason: string): void {
     if (ended) return;
     ended = true;
@@ -134,6 +141,7 @@ export function openConnection(deps: ConnectionDeps): Connection {
       socket.terminate();
     }
     release();
+    report();
   }
 
   function release(): void {
@@ -350,6 +358,7 @@ export function openConnection(deps: ConnectionDeps): Connection {
         ended = true;
         socket.terminate();
         release();
+        report();
         return false;
       }
       alive = false;
@@ -369,9 +378,7 @@ export function openConnection(deps: ConnectionDeps): Connection {
     closed() {
       if (!ended) release();
       ended = true;
-      if (reported) return;
-      reported = true;
-      deps.onClosed?.();
+      report();
     },
 
     lastSent: () => lastSent,
