@@ -285,6 +285,12 @@ describe('bad frames: an error frame with code, content and error; the socket st
     expect(big.metadata).toMatchObject({ max_bytes: 4096 });
   });
 
+  it('a frame far past the limit (more than twice it, plus 64 KiB: what one frame may cost in memory) closes the socket with 1009', async () => {
+    socket = await open(plan.session_id);
+    socket.send({ type: 'user_message', content: 'x'.repeat(100_000) });
+    expect((await socket.closed).code).toBe(1009);
+  });
+
   it('tool results and hitl decisions for calls nobody made: unknown_call', async () => {
     socket = await open(plan.session_id);
     await refused(() => socket.send({ type: 'tool_result', call_id: 'call-1', tool_name: 'read_file', result: { ok: true } }), 'unknown_call');
