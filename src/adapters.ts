@@ -79,7 +79,7 @@ export interface OpenedBus {
   kind: 'memory' | 'nats';
 }
 
-export async function openBus(natsUrl: string | undefined, options: BusOptions = {}): Promise<OpenedBus> {
+export async function openBus(natsUrl: string | undefined, options: BusOptions & { reconnectWaitMs?: number } = {}): Promise<OpenedBus> {
   if (!natsUrl) return { bus: memoryBus(options), kind: 'memory' };
   const { openNatsBus } = await import('./bus/nats-bus.js');
   try {

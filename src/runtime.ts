@@ -40,6 +40,8 @@ export interface PlanlineOptions {
   viewsKeyPrefix?: string;
   /** Namespace of the bus's subjects and streams (default "planline"); tests give each deployment its own. */
   busPrefix?: string;
+  /** Pause between NATS reconnect attempts (default 2 s); tests of a broker outage shorten it. */
+  busReconnectWaitMs?: number;
 }
 
 export async function startPlanline(config: Config, log: Logger, options: PlanlineOptions = {}): Promise<Planline> {
@@ -55,6 +57,7 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
   const { bus, kind: busKind } = await openBus(config.natsUrl, {
     logger: log.child({ component: 'bus' }),
     ...(options.busPrefix !== undefined ? { prefix: options.busPrefix } : {}),
+    ...(options.busReconnectWaitMs !== undefined ? { reconnectWaitMs: options.busReconnectWaitMs } : {}),
   });
   // The client feed lives where its live frames can reach. With NATS, one feed projector serves every
   // edge through the shared read models. Without it, frames travel only inside a process, so every

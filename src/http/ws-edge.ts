@@ -12,7 +12,9 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import * as v from 'valibot';
 import type { Bus } from '../bus/bus.js';
 import type { WsLimits } from '../config.js';
-import { DomainError } from '../commands/errors.js';
+import { sessionDecider } from '../commands/session.js';
+import { streams, toDomainEvent, type SessionEvent } from '../events/catalog.js';
+import { FEED_SESSIONS, type FeedSessionDoc } from '../projections/feed-projection.js';
 import type { Commands } from '../commands/service.js';
 import { newId } from '../events/ids.js';
 import type { EventStore } from '../events/store.js';
@@ -91,17 +93,19 @@ export function createWsEdge(deps: WsEdgeDeps): WsEdge {
 
   /**
    * Whether a session may be watched: it exists and is not deleted. The one place the socket looks a
-   * session up (an access check wraps it when sessions get owners). The command side answers, not a
-   * read model, so a session created a moment ago is found.
+   * session up (an access check wraps it when sessions get owners). The feed's own document answers
+   * when it has the session; a session created a moment ago (not projected yet) is read from the log,
+   * not from the command side's per-process cache, which another edge's writes do not refresh.
    */
   async function lookupSession(sessionId: string): Promise<boolean> {
-    try {
-      await commands.sessionState(sessionId);
-      return true;
-    } catch (error) {
-      if (error instanceof DomainError && error.status === 404) return false;
-      throw error;
+    const doc = (await views.get(FEED_SESSIONS, sessionId)) as FeedSessionDoc | undefined;
+    if (doc) return doc.session.exists && !doc.session.deleted;
+    let session = sessionDecider.initialState();
+    for (const stored of await deps.store.readStream(streams.session(sessionId))) {
+      const event = toDomainEvent(stored);
+      if (event) session = sessionDecider.evolve(session, event as SessionEvent);
     }
+    return session.exists && !session.deleted;
   }
 
   async function planConnection(requested: string, query: Record<string, string>): Promise<Plan> {

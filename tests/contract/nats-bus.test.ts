@@ -1,7 +1,7 @@
 // The bus contract against a real NATS JetStream, plus what only a broker shared by processes can
 // show: workers in two processes competing, a worker process killed mid-job, a connection cut and
 // restored (through a TCP proxy of our own, so the shared server is never restarted).
-import { createServer, connect as connectTcp, type Server, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { jetstreamManager, RetentionPolicy, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { openNatsBus, type NatsBusOptions } from '../../src/bus/nats-bus.js';
 import { busNames } from '../../src/bus/subjects.js';
 import { createLogger } from '../../src/log.js';
 import { NATS_URL, serviceAvailable } from '../support/services.js';
+import { tcpProxy } from '../support/tcp-proxy.js';
 import { busContract, freshPrefix, stuckHandler, waitFor } from './bus.contract.js';
 
 const natsUp = await serviceAvailable('nats', NATS_URL);
@@ -169,38 +170,6 @@ describe.skipIf(!natsUp)('nats bus', () => {
     await bus.close();
   });
 });
-
-/** A loopback TCP proxy whose connections can be cut, as a network failure would. */
-async function tcpProxy(target: URL): Promise<{ url: string; cut(): void; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connectTcp(Number(target.port), target.hostname);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => socket.destroy());
-      socket.on('close', () => {
-        sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  const cut = () => {
-    for (const socket of sockets) socket.destroy();
-  };
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    cut,
-    close: () => {
-      cut();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 /** A loopback port nothing listens on. */
 async function freePort(): Promise<number> {

@@ -32,6 +32,9 @@ export interface StartOptions {
   dir?: string;
   /** Redis key prefix for the read models; default a fresh unique one (when REDIS_URL is set). */
   viewsKeyPrefix?: string;
+  /** Bus prefix (NATS subjects and streams); servers of one deployment share it. The caller deletes its streams. */
+  busPrefix?: string;
+  busReconnectWaitMs?: number;
 }
 
 /**
@@ -48,7 +51,11 @@ export async function startServer(env: Record<string, string | undefined> = {}, 
   const logs: Array<Record<string, unknown>> = [];
   const log = createLogger(config.logLevel, { write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) });
   const viewsKeyPrefix = config.redisUrl ? (options.viewsKeyPrefix ?? uniquePrefix(`e2e-${Math.random().toString(36).slice(2, 8)}`)) : undefined;
-  const planline = await startPlanline(config, log, viewsKeyPrefix !== undefined ? { viewsKeyPrefix } : {});
+  const planline = await startPlanline(config, log, {
+    ...(viewsKeyPrefix !== undefined ? { viewsKeyPrefix } : {}),
+    ...(options.busPrefix !== undefined ? { busPrefix: options.busPrefix } : {}),
+    ...(options.busReconnectWaitMs !== undefined ? { busReconnectWaitMs: options.busReconnectWaitMs } : {}),
+  });
   if (!planline.url) throw new Error('the server has no HTTP edge (ROLES without edge?)');
 
   let closing: Promise<void> | undefined;

@@ -4,6 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect as connectNats } from '@nats-io/transport-node';
+import { busNames } from '../../src/bus/subjects.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -75,5 +78,22 @@ export async function dropPostgresSchemas(url: string, schemas: Iterable<string>
     for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   } finally {
     await client.end();
+  }
+}
+
+/** A bus prefix unique to one test (letters, digits, _ and -). */
+export function uniqueBusPrefix(label: string): string {
+  return `pltest_${label}_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
+}
+
+/** Delete the JetStream streams (and with them the consumers) a bus prefix created. */
+export async function deleteBusStreams(natsUrl: string, prefix: string): Promise<void> {
+  const nc = await connectNats({ servers: natsUrl });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const names = busNames(prefix);
+    for (const stream of [names.jobStream, names.deadStream]) await jsm.streams.delete(stream).catch(() => undefined);
+  } finally {
+    await nc.close();
   }
 }
