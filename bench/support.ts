@@ -25,10 +25,10 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-/** Start `node dist/src/main.js` with `env`; resolves once it logs that it is listening. */
-export async function startServer(env: Record<string, string>): Promise<BenchServer> {
+/** Start `node dist/src/main.js` (or another entry) with `env`; resolves once /ready answers 200. */
+export async function startServer(env: Record<string, string>, entry: string = MAIN): Promise<BenchServer> {
   const port = await freePort();
-  const child = spawn(process.execPath, [MAIN], {
+  const child = spawn(process.execPath, [entry], {
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
