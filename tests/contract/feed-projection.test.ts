@@ -19,7 +19,7 @@ import { memoryViewStore } from '../../src/projections/memory-views.js';
 import { rebuild, startProjector, type Projector } from '../../src/projections/projector.js';
 import { redisViewStore } from '../../src/projections/redis-views.js';
 import type { ViewStore } from '../../src/projections/views.js';
-import { assertMessageModel } from '../support/message-model.js';
+import { assertMessageModel } from '../support/ws-client.js';
 import { REDIS_URL, flushRedisKeys, serviceAvailable, uniquePrefix } from '../support/services.js';
 
 const redisUp = await serviceAvailable('redis', REDIS_URL);

@@ -1,8 +1,35 @@
 // A test IDE on a real socket (`ws`): it keeps every frame the server sends, checks each one against the
-// IDE's MessageModel as it arrives, and tracks the feed's offsets so a test can assert that it saw every
-// offset exactly once, in order, across reconnects.
+// IDE's MessageModel (tests/support/ide-models.ts, from the Dart files) as it arrives, and tracks the
+// feed's offsets so a test can assert that it saw every offset exactly once, in order, across reconnects.
+import * as v from 'valibot';
 import WebSocket from 'ws';
-import { assertMessageModel } from './message-model.js';
+import { declaredNulls, MessageModel, PlanSummary } from './ide-models.js';
+
+/**
+ * What would break the IDE decoding a frame: a field of the wrong type for MessageModel, a plan_summary
+ * the plan approval dialog cannot read, or a null anywhere at the top level (the seed's gateway left
+ * nulls out, and so does Planline).
+ */
+export function frameProblems(frame: unknown): string[] {
+  const problems: string[] = [];
+  const issues = (schema: v.GenericSchema, value: unknown, where: string) => {
+    const result = v.safeParse(schema, value);
+    if (!result.success) problems.push(...result.issues.map((issue) => `${where}${v.getDotPath(issue) ?? ''}: ${issue.message}`));
+    problems.push(...declaredNulls(schema, value).map((path) => `${where}${path}: null`));
+  };
+  issues(MessageModel, frame, '');
+  if (typeof frame === 'object' && frame !== null) {
+    const record = frame as Record<string, unknown>;
+    for (const [key, value] of Object.entries(record)) if (value === null) problems.push(`${key}: null`);
+    if (record.plan_summary !== undefined) issues(PlanSummary, record.plan_summary, 'plan_summary.');
+  }
+  return problems;
+}
+
+export function assertMessageModel(frame: unknown): void {
+  const problems = frameProblems(frame);
+  if (problems.length > 0) throw new Error(`frame does not decode as the IDE's MessageModel (${problems.join('; ')}): ${JSON.stringify(frame).slice(0, 500)}`);
+}
 
 export type Frame = Record<string, any> & { type: string };
 
@@ -130,4 +157,12 @@ export function assertExactlyOnce(connections: readonly FeedClient[], startAfter
     }
   }
   return seen;
+}
+
+/** The event log's head position (from /metrics): connect with `wait_for` it to see everything written so far. */
+export async function logHead(httpUrl: string): Promise<number> {
+  const read = () => fetch(`${httpUrl}/api/v1/metrics`).then((r) => r.text());
+  // A keep-alive connection idle for long may be closed by the server just as it is reused: read again.
+  const text = await read().catch(read);
+  return Number(/^planline_event_log_head_position (\d+)/m.exec(text)?.[1]);
 }
