@@ -167,7 +167,17 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
   let wsEdge: WsEdge | undefined;
   if (roles.has('edge')) {
     const startup = startupGate(consistency, headAtStart);
-    wsEdge = createWsEdge({ commands, views: feedViews, store, bus, limits: config.ws, log: log.child({ component: 'ws' }), metrics });
+    wsEdge = createWsEdge({
+      commands,
+      views: feedViews,
+      store,
+      bus,
+      limits: config.ws,
+      log: log.child({ component: 'ws' }),
+      metrics,
+      // A feed this process rebuilds at start is not resumed from until it holds what the log held then.
+      ...(feedProjector ? { feedReady: async () => void (await feedProjector.waitFor(headAtStart, 30_000)) } : {}),
+    });
     const app = createApp({
       commands,
       views,

@@ -40,6 +40,8 @@ export interface ConnectionDeps {
   run: (sessionId: string, frame: CommandFrame) => Promise<void>;
   limits: WsLimits;
   log: Logger;
+  /** Resolves once the feed may be read (a feed rebuilding at start would answer a resume with a resync). */
+  ready?: () => Promise<void>;
   /** Called once, when the connection ends (closed by either side, or given up on by this edge). */
   onClosed?: () => void;
 }
@@ -215,6 +217,8 @@ export function openConnection(deps: ConnectionDeps): Connection {
       unwatchReconnect = deps.hub.onReconnect(() => enqueue({ kind: 'fill' }));
       if (ended) return release();
     }
+    await deps.ready?.();
+    if (ended) return;
     const current = await deps.epoch();
     if (since === undefined) return snapshot(current, undefined);
     if (clientEpoch !== undefined && clientEpoch !== current) return snapshot(current, 'epoch_changed');

@@ -36,6 +36,8 @@ export interface WsEdgeDeps {
   limits: WsLimits;
   log: Logger;
   metrics?: Metrics;
+  /** Resolves once the feed is caught up enough to serve (a feed rebuilt at start); absent: at once. */
+  feedReady?: () => Promise<void>;
 }
 
 export interface WsEdge {
@@ -54,13 +56,18 @@ const TEMPORARY = 'new_';
 const connectQuery = v.object({
   since: v.optional(v.pipe(v.string(), v.regex(/^\d{1,15}$/, 'must be an offset from this feed'), v.transform(Number))),
   epoch: v.optional(v.pipe(v.string(), v.maxLength(200, 'is longer than 200 characters'))),
+  wait_for: v.optional(v.pipe(v.string(), v.regex(/^\d{1,15}$/, 'must be a position from a command response'), v.transform(Number))),
 });
+
+const WAIT_FOR_TIMEOUT_MS = 5_000;
 
 interface Plan {
   sessionId: string;
   refusal?: { frame: ControlFrame; code: number; reason: string };
   since?: number;
   epoch?: string;
+  /** A log position (a command's response): the feed must include it before the socket starts. */
+  waitFor?: number;
   /** A bad query: said in an error frame, then the socket starts as a first connect. */
   warning?: ControlFrame;
 }
@@ -77,6 +84,14 @@ export function createWsEdge(deps: WsEdgeDeps): WsEdge {
 
   const logId = deps.store.logId();
   logId.catch(() => {}); // surfaced by the first connect that needs it
+  /** Read your own writes on the socket, as `?wait_for=` does over HTTP: the feed reaches a log position. */
+  async function feedReaches(position: number): Promise<void> {
+    const deadline = Date.now() + WAIT_FOR_TIMEOUT_MS;
+    while (((await views.checkpoint('feed'))?.position ?? 0) < position && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
   async function epoch(): Promise<string> {
     const checkpoint = await views.checkpoint('feed');
     return feedEpoch(await logId, checkpoint?.version ?? FEED_VERSION);
@@ -136,13 +151,19 @@ export function createWsEdge(deps: WsEdgeDeps): WsEdge {
         },
       };
     }
-    const parsed = v.safeParse(connectQuery, { since: query.since, epoch: query.epoch });
+    const parsed = v.safeParse(connectQuery, { since: query.since, epoch: query.epoch, wait_for: query.wait_for });
     if (!parsed.success) {
       const issue = parsed.issues[0];
       const message = `invalid connect query: ${v.getDotPath(issue) ?? ''} ${issue.message}; starting from the current state`;
       return { sessionId: requested, warning: errorFrame('validation_failed', message.replace(/ {2}/g, ' ')) };
     }
-    return { sessionId: requested, ...(parsed.output.since !== undefined ? { since: parsed.output.since } : {}), ...(parsed.output.epoch !== undefined ? { epoch: parsed.output.epoch } : {}) };
+    const { since, epoch: clientEpoch, wait_for } = parsed.output;
+    return {
+      sessionId: requested,
+      ...(since !== undefined ? { since } : {}),
+      ...(clientEpoch !== undefined ? { epoch: clientEpoch } : {}),
+      ...(wait_for !== undefined ? { waitFor: wait_for } : {}),
+    };
   }
 
   const handler = upgradeWebSocket(
@@ -166,6 +187,14 @@ export function createWsEdge(deps: WsEdgeDeps): WsEdge {
             run,
             limits,
             log,
+            ...(deps.feedReady || plan.waitFor !== undefined
+              ? {
+                  ready: async () => {
+                    await deps.feedReady?.();
+                    if (plan.waitFor !== undefined) await feedReaches(plan.waitFor);
+                  },
+                }
+              : {}),
             onClosed: () => open.delete(opened),
           });
           connection = opened;

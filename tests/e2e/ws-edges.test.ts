@@ -18,7 +18,7 @@ import {
   uniquePrefix,
 } from '../support/services.js';
 import { tcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
-import { assertExactlyOnce, connect, type FeedClient, type Frame } from '../support/ws-client.js';
+import { assertExactlyOnce, connect, logHead, type FeedClient, type Frame } from '../support/ws-client.js';
 
 const redisUp = await serviceAvailable('redis', REDIS_URL);
 const natsUp = await serviceAvailable('nats', NATS_URL);
@@ -40,7 +40,7 @@ async function start(env: Record<string, string>, options: Parameters<typeof sta
 }
 
 async function open(server: TestServer, sessionId: string, query: Record<string, string | number | undefined> = {}): Promise<FeedClient> {
-  const socket = await connect(server.url, sessionId, query);
+  const socket = await connect(server.url, sessionId, { wait_for: await logHead(server.url), ...query });
   sockets.push(socket);
   return socket;
 }

@@ -5,7 +5,7 @@
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { client, startServer, type Client, type TestServer } from '../support/server.js';
-import { assertExactlyOnce, connect, type FeedClient, type Frame } from '../support/ws-client.js';
+import { assertExactlyOnce, connect, logHead, type FeedClient, type Frame } from '../support/ws-client.js';
 
 const servers: TestServer[] = [];
 const sockets: FeedClient[] = [];
@@ -25,7 +25,7 @@ async function start(env: Record<string, string>): Promise<{ server: TestServer;
 }
 
 async function open(server: TestServer, sessionId: string, query: Record<string, string | number | undefined> = {}): Promise<FeedClient> {
-  const socket = await connect(server.url, sessionId, query);
+  const socket = await connect(server.url, sessionId, { wait_for: await logHead(server.url), ...query });
   sockets.push(socket);
   return socket;
 }

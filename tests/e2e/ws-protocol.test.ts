@@ -35,7 +35,8 @@ for (const mode of modes) describe.skipIf(mode.skip)(mode.label, () => {
   });
 
   async function open(sessionId: string, query: Record<string, string | number | undefined> = {}): Promise<FeedClient> {
-    const socket = await connect(server.url, sessionId, query);
+    // wait_for the log's head: the socket starts from a feed that includes every command sent so far.
+    const socket = await connect(server.url, sessionId, { wait_for: await logHead(), ...query });
     sockets.push(socket);
     return socket;
   }

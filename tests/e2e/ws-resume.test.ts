@@ -6,7 +6,7 @@
 import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { client, startServer, type Client, type TestServer } from '../support/server.js';
-import { assertExactlyOnce, connect, type FeedClient, type Frame } from '../support/ws-client.js';
+import { assertExactlyOnce, connect, logHead, type FeedClient, type Frame } from '../support/ws-client.js';
 
 const servers: TestServer[] = [];
 const dirs: string[] = [];
@@ -26,7 +26,8 @@ async function start(env: Record<string, string> = {}, dir?: string): Promise<{ 
 }
 
 async function open(server: TestServer, sessionId: string, query: Record<string, string | number | undefined> = {}): Promise<FeedClient> {
-  const socket = await connect(server.url, sessionId, query);
+  // wait_for the log's head: the socket starts from a feed that includes every command sent so far.
+  const socket = await connect(server.url, sessionId, { wait_for: await logHead(server.url), ...query });
   sockets.push(socket);
   return socket;
 }
