@@ -102,7 +102,7 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
 
   // The client feed: its own projection (own checkpoint and lease), published on the bus after each commit.
   const feedProjector = projectsFeed
-    ? await startFeedProjector({ store, views: feedViews, bus, history: config.feedHistory, log: log.child({ projection: 'feed' }) })
+    ? await startFeedProjector({ store, views: feedViews, bus, history: config.feedHistory, log: log.child({ projection: 'feed' }), inMemory: feedViews !== views })
     : undefined;
 
   const consistency: ReadConsistency = projector

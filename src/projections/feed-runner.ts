@@ -15,6 +15,8 @@ export interface FeedProjectorDeps {
   /** Frames kept per session (FEED_HISTORY). */
   history: number;
   log: Logger;
+  /** The feed lives in memory and is rebuilt at every start: that rebuild is news, not a warning. */
+  inMemory?: boolean;
   leaseTtlMs?: number;
 }
 
@@ -38,7 +40,7 @@ export async function startFeedProjector(deps: FeedProjectorDeps): Promise<Proje
     store: deps.store,
     views: deps.views,
     projection,
-    log: (msg) => log.warn(msg, { projection: projection.name }),
+    log: (msg) => (deps.inMemory && /^no checkpoint; building/.test(msg) ? log.info(msg, { projection: projection.name }) : log.warn(msg, { projection: projection.name })),
     ...(deps.leaseTtlMs !== undefined ? { leaseTtlMs: deps.leaseTtlMs } : {}),
   });
 }
