@@ -82,6 +82,9 @@ export const ACCESS_RULES: Readonly<Record<string, AccessRule>> = {
   'GET /agents': anyPrincipal, // the agent definitions: no session data
   'GET /agents/:session_id/current': { kind: 'session', param: 'session_id', need: 'read' },
   'GET /streams/:name': { kind: 'stream', param: 'name' },
+  // The IDE socket: any principal may open one; the edge checks the session itself (sessionAccessRefusal,
+  // 'read'), because new_<anything> starts a session and its refusals are error frames and close codes.
+  'GET /ws/:session_id': anyPrincipal,
 };
 
 export const API_PREFIX = '/api/v1';

@@ -9,8 +9,9 @@ import type { Metrics } from './metrics.js';
 import { ProtocolError, type Inbound } from './ws-protocol.js';
 
 /** A client-given command_id makes a resent frame a retry of the same command (DESIGN §1), as Idempotency-Key does over HTTP. */
-function metaOf(sessionId: string, type: string, commandId: string | undefined): CommandMeta {
-  return { command_id: commandId === undefined ? newId() : uuidv5(`websocket ${sessionId} ${type} ${commandId}`) };
+function metaOf(sessionId: string, type: string, commandId: string | undefined, principal: string): CommandMeta {
+  // Per principal, as Idempotency-Keys are: one principal's command_id never answers for another's.
+  return { command_id: commandId === undefined ? newId() : uuidv5(`websocket ${principal} ${sessionId} ${type} ${commandId}`), principal };
 }
 
 export type CommandFrame = Exclude<Inbound, { type: 'ping' } | { type: 'resume' }>;
@@ -39,11 +40,12 @@ export function wsCommands(commands: Commands, metrics?: Metrics) {
     return session.current_plan_id;
   }
 
-  return async function run(sessionId: string, frame: CommandFrame): Promise<void> {
+  /** Run a frame's command as `principal` (the deciders check that it may). */
+  return async function run(sessionId: string, frame: CommandFrame, principal: string): Promise<void> {
     switch (frame.type) {
       case 'user_message':
         await counted('ReceiveUserMessage', () =>
-          commands.sendUserMessage(sessionId, { content: frame.content, agent_type: frame.agent_type }, metaOf(sessionId, frame.type, frame.command_id)),
+          commands.sendUserMessage(sessionId, { content: frame.content, agent_type: frame.agent_type }, metaOf(sessionId, frame.type, frame.command_id, principal)),
         );
         return;
       case 'plan_decision':
@@ -51,18 +53,18 @@ export function wsCommands(commands: Commands, metrics?: Metrics) {
           commands.decideSessionPlan(
             sessionId,
             { approval_request_id: frame.approval_request_id, decision: frame.decision, feedback: frame.feedback },
-            metaOf(sessionId, frame.type, frame.command_id),
+            metaOf(sessionId, frame.type, frame.command_id, principal),
           ),
         );
         return;
       case 'switch_agent':
         await counted('SwitchAgent', () =>
-          commands.switchAgent(sessionId, { agent_type: frame.agent_type, reason: frame.reason }, metaOf(sessionId, frame.type, frame.command_id)),
+          commands.switchAgent(sessionId, { agent_type: frame.agent_type, reason: frame.reason }, metaOf(sessionId, frame.type, frame.command_id, principal)),
         );
         return;
       case 'cancel': {
         const planId = await planToCancel(sessionId, frame.plan_id);
-        await counted('CancelPlan', () => commands.cancelPlan(planId, { reason: frame.reason ?? 'cancelled from the IDE' }, metaOf(sessionId, frame.type, frame.command_id)));
+        await counted('CancelPlan', () => commands.cancelPlan(planId, { reason: frame.reason ?? 'cancelled from the IDE' }, metaOf(sessionId, frame.type, frame.command_id, principal)));
         return;
       }
       case 'tool_call_result':

@@ -32,12 +32,14 @@ export interface SocketLike {
 
 export interface ConnectionDeps {
   sessionId: string;
+  /** Who opened the socket: its commands are this principal's. */
+  principal: string;
   socket: SocketLike;
   hub: FeedHub;
   views: ViewStore;
   /** The feed's current epoch (the log's identity and the feed version it is built with). */
   epoch: () => Promise<string>;
-  run: (sessionId: string, frame: CommandFrame) => Promise<void>;
+  run: (sessionId: string, frame: CommandFrame, principal: string) => Promise<void>;
   limits: WsLimits;
   log: Logger;
   /** Resolves once the feed may be read (a feed rebuilding at start would answer a resume with a resync). */
@@ -52,6 +54,8 @@ export const CLOSE = {
   internalError: 1011,
   tryAgainLater: 1013,
   slowConsumer: 4008,
+  tokenExpired: 4401,
+  forbidden: 4403,
   sessionNotFound: 4404,
 } as const;
 
@@ -297,7 +301,7 @@ export function openConnection(deps: ConnectionDeps): Connection {
       case 'resume':
         return enqueue({ kind: 'attach', since: frame.since, epoch: frame.epoch });
       default:
-        return deps.run(sessionId, frame);
+        return deps.run(sessionId, frame, deps.principal);
     }
   }
 

@@ -12,9 +12,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import * as v from 'valibot';
 import type { Bus } from '../bus/bus.js';
 import type { WsLimits } from '../config.js';
-import { sessionDecider } from '../commands/session.js';
-import { streams, toDomainEvent, type SessionEvent } from '../events/catalog.js';
-import { FEED_SESSIONS, type FeedSessionDoc } from '../projections/feed-projection.js';
+import { localPrincipal, type Principal } from '../auth/principal.js';
+import { sessionAccessRefusal } from './access.js';
 import type { Commands } from '../commands/service.js';
 import { newId } from '../events/ids.js';
 import type { EventStore } from '../events/store.js';
@@ -106,24 +105,7 @@ export function createWsEdge(deps: WsEdgeDeps): WsEdge {
   }, limits.heartbeatMs);
   heartbeat.unref();
 
-  /**
-   * Whether a session may be watched: it exists and is not deleted. The one place the socket looks a
-   * session up (an access check wraps it when sessions get owners). The feed's own document answers
-   * when it has the session; a session created a moment ago (not projected yet) is read from the log,
-   * not from the command side's per-process cache, which another edge's writes do not refresh.
-   */
-  async function lookupSession(sessionId: string): Promise<boolean> {
-    const doc = (await views.get(FEED_SESSIONS, sessionId)) as FeedSessionDoc | undefined;
-    if (doc) return doc.session.exists && !doc.session.deleted;
-    let session = sessionDecider.initialState();
-    for (const stored of await deps.store.readStream(streams.session(sessionId))) {
-      const event = toDomainEvent(stored);
-      if (event) session = sessionDecider.evolve(session, event as SessionEvent);
-    }
-    return session.exists && !session.deleted;
-  }
-
-  async function planConnection(requested: string, query: Record<string, string>): Promise<Plan> {
+  async function planConnection(requested: string, query: Record<string, string>, principal: Principal): Promise<Plan> {
     if (draining) return { sessionId: requested, refusal: { frame: errorFrame('going_away', 'the server is shutting down; reconnect'), code: CLOSE.goingAway, reason: 'going away' } };
     if (open.size >= limits.maxConnections) {
       return {
@@ -138,16 +120,20 @@ export function createWsEdge(deps: WsEdgeDeps): WsEdge {
       };
     }
     if (requested.startsWith(TEMPORARY)) {
-      const started = await commands.startSession({}, { command_id: newId() });
+      const started = await commands.startSession({}, { command_id: newId(), principal: principal.id });
       return { sessionId: started.session_id, since: 0 };
     }
-    if (!(await lookupSession(requested))) {
+    // The one place the socket decides who may watch a session: it exists, is not deleted, and is the
+    // principal's or shared with it (a stranger gets the very answer a missing session gets).
+    const refusal = await sessionAccessRefusal(commands, principal, requested, 'read');
+    if (refusal) {
+      const notFound = refusal.status === 404;
       return {
         sessionId: requested,
         refusal: {
-          frame: errorFrame('session_not_found', `session ${requested} does not exist`, { session_id: requested }),
-          code: CLOSE.sessionNotFound,
-          reason: 'session not found',
+          frame: errorFrame(refusal.code, refusal.message, { http_status: refusal.status, ...refusal.details }),
+          code: notFound ? CLOSE.sessionNotFound : CLOSE.forbidden,
+          reason: notFound ? 'session not found' : 'forbidden',
         },
       };
     }
@@ -168,7 +154,8 @@ export function createWsEdge(deps: WsEdgeDeps): WsEdge {
 
   const handler = upgradeWebSocket(
     async (c) => {
-      const plan = await planConnection(c.req.param('session_id') ?? '', c.req.query());
+      const principal = c.get('principal') ?? localPrincipal;
+      const plan = await planConnection(c.req.param('session_id') ?? '', c.req.query(), principal);
       let connection: Connection | undefined;
       return {
         onOpen(_event, ws) {
@@ -180,6 +167,7 @@ export function createWsEdge(deps: WsEdgeDeps): WsEdge {
           }
           const opened = openConnection({
             sessionId: plan.sessionId,
+            principal: principal.id,
             socket: raw,
             hub,
             views,
@@ -200,6 +188,12 @@ export function createWsEdge(deps: WsEdgeDeps): WsEdge {
           connection = opened;
           open.set(opened, raw);
           raw.on('pong', () => opened.touch());
+          if (principal.expiresAt !== undefined) {
+            // A socket outlives no token: at its expiry the IDE reconnects with a fresh one and resumes.
+            const expiry = setTimeout(() => opened.refuse(errorFrame('token_expired', 'the token this socket was opened with has expired; reconnect with a fresh one'), CLOSE.tokenExpired, 'token expired'), Math.max(0, principal.expiresAt - Date.now()));
+            expiry.unref();
+            raw.once('close', () => clearTimeout(expiry));
+          }
           if (plan.warning) raw.send(JSON.stringify(plan.warning));
           opened.start(plan.since, plan.epoch);
         },

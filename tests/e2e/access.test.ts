@@ -37,7 +37,9 @@ type Kind =
   /** Commands: collaborator too; viewer 403; mallory `notFound`. */
   | 'command'
   /** Only the owner; collaborator and viewer 403; mallory `notFound`. */
-  | 'own';
+  | 'own'
+  /** The IDE socket: a plain GET needs a token (401), then answers 426; who may watch is ws-access.test.ts. */
+  | 'socket';
 
 interface Case {
   kind: Kind;
@@ -57,6 +59,7 @@ const cases: Record<string, Case> = {
   'GET /sessions/:id/history': { kind: 'read', notFound: 'session_not_found', call: (f) => ({ method: 'GET', path: `/sessions/${f.session}/history?wait_for=${f.position}` }) },
   'GET /sessions/:id/events': { kind: 'read', notFound: 'session_not_found', call: (f) => ({ method: 'GET', path: `/sessions/${f.session}/events?wait_for=${f.position}` }) },
   'GET /agents': { kind: 'principal', call: () => ({ method: 'GET', path: '/agents' }) },
+  'GET /ws/:session_id': { kind: 'socket', call: (f) => ({ method: 'GET', path: `/ws/${f.session}` }) },
   'GET /agents/:session_id/current': {
     kind: 'read',
     notFound: 'session_not_found',
@@ -155,6 +158,10 @@ describe('access on every route', () => {
     expectProblem(noToken, 401, 'unauthorized');
     expect(noToken.headers.get('www-authenticate')).toBe('Bearer realm="planline"');
 
+    if (kind === 'socket') {
+      expectProblem(await send(as.alice, request), 426, 'upgrade_required');
+      return;
+    }
     if (kind === 'principal') {
       const reply = await send(as.mallory, request);
       expect(reply.status, reply.text).toBeLessThan(300);
