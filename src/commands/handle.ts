@@ -150,6 +150,31 @@ export function createCommandHandler(store: EventStore, options: CommandHandlerO
     return entry;
   }
 
+  /**
+   * A decision taken on cached state is checked by the append's expected revision, except when it
+   * appends nothing: a no-op ("already done") or a refusal (409) decided on a state another process
+   * has moved past would go uncorrected. Those two outcomes are confirmed against the log (one small
+   * read per stream decided on from the cache); a stale cache makes the command decide again, fresh.
+   */
+  async function checkedDecision<T extends readonly unknown[]>(cached: ReadonlyArray<{ stream: string; revision: Revision }>, decide: () => Promise<T>): Promise<T> {
+    let outcome: T;
+    try {
+      outcome = await decide();
+    } catch (error) {
+      if (error instanceof DomainError && (await anyNewer(cached))) throw new StaleCache();
+      throw error;
+    }
+    if (outcome.length === 0 && (await anyNewer(cached))) throw new StaleCache();
+    return outcome;
+  }
+
+  async function anyNewer(cached: ReadonlyArray<{ stream: string; revision: Revision }>): Promise<boolean> {
+    for (const { stream, revision } of cached) {
+      if ((await store.readStream(stream, { fromRevision: revision + 1, maxCount: 1 })).length > 0) return true;
+    }
+    return false;
+  }
+
   /** The events a command id wrote to a stream the first time; refuses a reused key with another request. */
   async function originalEvents(
     stream: string,
@@ -190,6 +215,8 @@ export function createCommandHandler(store: EventStore, options: CommandHandlerO
     meta: CommandMeta,
     decide: (state: S, load: StreamLoader) => StreamWrite[] | Promise<StreamWrite[]>,
   ): Promise<ExecutedAcross> {
+    const cachedAtStart = new Set<string>();
+    if (cache.has(primary.stream)) cachedAtStart.add(primary.stream);
     const entry = await loadEntry(primary.stream, primary.evolver);
     const done = entry.commands.get(meta.command_id);
     if (done) {
@@ -204,13 +231,17 @@ export function createCommandHandler(store: EventStore, options: CommandHandlerO
     const load: StreamLoader = async <S2, E2 extends DomainEvent>(stream: string, evolver: Evolver<S2, E2>) => {
       let known = loaded.get(stream);
       if (known === undefined) {
+        if (cache.has(stream)) cachedAtStart.add(stream);
         known = { entry: (await loadEntry(stream, evolver)) as CacheEntry<unknown>, evolver: evolver as unknown as Evolver<unknown, DomainEvent> };
         loaded.set(stream, known);
       }
       return known.entry.state as S2;
     };
 
-    const writes = (await decide(entry.state, load)).filter((w) => w.events.length > 0);
+    const writes = await checkedDecision(
+      [...loaded].filter(([stream]) => cachedAtStart.has(stream)).map(([stream, known]) => ({ stream, revision: known.entry.revision })),
+      async () => (await decide(entry.state, load)).filter((w) => w.events.length > 0),
+    );
     const at = clock().toISOString();
     const appends: StreamAppend[] = writes.map(({ stream, events }) => {
       const known = loaded.get(stream);
@@ -275,6 +306,7 @@ export function createCommandHandler(store: EventStore, options: CommandHandlerO
     meta: CommandMeta,
     decide: (state: S) => E[] | Promise<E[]>,
   ): Promise<Executed<S>> {
+    const fromCache = cache.has(stream);
     const entry = await loadEntry(stream, evolver);
     const done = entry.commands.get(meta.command_id);
     if (done) {
@@ -284,7 +316,9 @@ export function createCommandHandler(store: EventStore, options: CommandHandlerO
     if (meta.expected_revision !== undefined && meta.expected_revision !== entry.revision) {
       throw staleRevision(stream, meta.expected_revision, entry.revision);
     }
-    const events = (await decide(entry.state)).map((e) => validateEvent(e) as E);
+    const events = await checkedDecision(fromCache ? [{ stream, revision: entry.revision }] : [], async () =>
+      (await decide(entry.state)).map((e) => validateEvent(e) as E),
+    );
     if (events.length === 0) {
       return {
         stream,
@@ -348,6 +382,10 @@ export function createCommandHandler(store: EventStore, options: CommandHandlerO
           } catch (error) {
             // Whatever failed, the cached state may be behind the log now.
             cache.delete(stream);
+            if (error instanceof StaleCache) {
+              if (tries < maxAttempts) continue;
+              throw conflict('concurrency_conflict', 'the state kept changing under this command; try again', { attempts: tries });
+            }
             if (!(error instanceof WrongExpectedRevisionError)) throw error;
             if (meta.expected_revision !== undefined) {
               const fresh = await loadEntry(stream, evolver);
@@ -392,6 +430,10 @@ export function createCommandHandler(store: EventStore, options: CommandHandlerO
           } catch (error) {
             // Whatever failed, the cached states may be behind the log now.
             for (const stream of involved) cache.delete(stream);
+            if (error instanceof StaleCache) {
+              if (tries < maxAttempts) continue;
+              throw conflict('concurrency_conflict', 'the state kept changing under this command; try again', { attempts: tries });
+            }
             if (!(error instanceof WrongExpectedRevisionError)) throw error;
             if (meta.expected_revision !== undefined && error.stream === primary.stream) {
               const fresh = await loadEntry(primary.stream, primary.evolver);
@@ -433,3 +475,9 @@ function toNewEvents(events: readonly DomainEvent[], stream: string, firstRevisi
     },
   }));
 }
+
+/** Internal: a no-op or refusal was decided on a cached state the log has moved past; decide again. */
+class StaleCache extends Error {
+  override readonly name = 'StaleCache';
+}
+

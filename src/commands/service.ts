@@ -59,8 +59,13 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
 
   const loadPlan = (planId: string) => handler.load(streams.plan(planId), planDecider);
 
+  /**
+   * The session with its current plan, as a session decision needs it. The plan is caught up with the
+   * log first: a session command appends only to the session stream, so nothing else would notice a
+   * plan another process has moved on (a message refused as "plan executing" when it has completed).
+   */
   async function sessionView(session: SessionState): Promise<SessionView> {
-    const plan = session.current_plan_id ? (await loadPlan(session.current_plan_id)).state : undefined;
+    const plan = session.current_plan_id ? (await handler.load(streams.plan(session.current_plan_id), planDecider, { fresh: true })).state : undefined;
     return { session, plan };
   }
 

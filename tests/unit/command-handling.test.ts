@@ -250,4 +250,21 @@ describe('command handling', () => {
     expect(await types(streams.plan(first.plan_id))).toEqual(['PlanDrafted', 'PlanApprovalRequested', 'PlanSuperseded']);
     expect((await types(streams.session(first.session_id))).filter((t) => t === 'UserMessageReceived')).toHaveLength(1);
   });
+
+  it('a no-op or a refusal is never decided on a cache another process has moved past', async () => {
+    const a = createCommands(createCommandHandler(store));
+    const b = createCommands(createCommandHandler(store));
+    const session = await a.startSession({}, { command_id: 'stale-start' });
+    await a.suspendSession(session.session_id, {}, { command_id: 'stale-suspend-1' });
+    expect((await a.sessionState(session.session_id)).session.status).toBe('suspended'); // cached in a
+    await b.resumeSession(session.session_id, { command_id: 'stale-resume' });
+    // a's cache still says suspended: "suspend" must not be answered as already done…
+    const suspended = await a.suspendSession(session.session_id, {}, { command_id: 'stale-suspend-2' });
+    expect(suspended.changed).toBe(true);
+    expect((await types(streams.session(session.session_id))).filter((t) => t === 'SessionSuspended')).toHaveLength(2);
+    // …and a message must not be refused for a suspension b has already lifted.
+    await b.resumeSession(session.session_id, { command_id: 'stale-resume-2' });
+    const sent = await a.sendUserMessage(session.session_id, { content: 'still there?' }, { command_id: 'stale-message' });
+    expect(sent.changed).toBe(true);
+  });
 });
