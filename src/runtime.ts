@@ -60,11 +60,12 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
     ...(options.busReconnectWaitMs !== undefined ? { reconnectWaitMs: options.busReconnectWaitMs } : {}),
   });
   // The client feed lives where its live frames can reach. With NATS, one feed projector serves every
-  // edge through the shared read models. Without it, frames travel only inside a process, so every
-  // process with sockets projects its own feed, in memory (rebuilt from the log at start: the same
-  // offsets and epoch each time, in each process).
-  const feedViews = busKind === 'nats' ? views : memoryViewStore();
-  const projectsFeed = busKind === 'nats' ? roles.has('projector') : roles.has('edge');
+  // edge through the shared read models. Embedded, it persists in the read-model file beside the log
+  // (a restart projects only what is new) and the process projecting it publishes in-process; another
+  // process on the same file, whose sockets the in-process bus cannot reach, follows the feed by
+  // reading it. Only a log with no file beside it (`:memory:`) keeps the feed in memory, rebuilt at start.
+  const feedViews = busKind === 'nats' || viewsKind !== 'memory' ? views : memoryViewStore();
+  const projectsFeed = busKind === 'nats' ? roles.has('projector') : roles.has('edge') || roles.has('projector');
 
   const handler = createCommandHandler(store);
   const commands = createCommands(handler, {
@@ -177,6 +178,8 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
       metrics,
       // A feed this process rebuilds at start is not resumed from until it holds what the log held then.
       ...(feedProjector ? { feedReady: async () => void (await feedProjector.waitFor(headAtStart, 30_000)) } : {}),
+      // Embedded, while another process holds the feed's lease, its frames never reach our bus.
+      ...(busKind === 'memory' && feedProjector ? { feedNotLive: () => !feedProjector.isActive() } : {}),
     });
     const app = createApp({
       commands,

@@ -6,6 +6,8 @@ import { createConnection } from 'node:net';
 import { openViewStore, type OpenedViews } from '../adapters.js';
 import { loadConfig } from '../config.js';
 import { rebuild } from '../projections/projector.js';
+import { feedEpoch } from '../projections/feed.js';
+import { feedProjection } from '../projections/feed-projection.js';
 import { indexNames, viewsProjection } from '../projections/views-projection.js';
 import type { ViewStore } from '../projections/views.js';
 import { expectPositionals, parseCommandArgs } from './args.js';
@@ -22,7 +24,7 @@ const COUNT_PAGE = 1_000;
 export const rebuildCommand: CliCommand = {
   name: NAME,
   synopsis: 'rebuild [--key-prefix <prefix>]',
-  summary: 'rebuild the read models (plans, sessions, approvals, history) from the log into Redis (REDIS_URL)',
+  summary: 'rebuild the read models (plans, sessions, approvals, history, the client feed) from the log, beside it or in Redis (REDIS_URL)',
   details: [
     '--key-prefix <prefix>  Redis key prefix of the views (default planline:, the server\'s)',
     'A running projector holds the views\' lease: stop it first. Progress and a summary go to stderr.',
@@ -52,6 +54,12 @@ export const rebuildCommand: CliCommand = {
             `in ${result.seconds.toFixed(1)} s (${ratePerSecond(result.events, result.seconds * 1_000)} events/s); ` +
             Object.entries(counts).map(([name, count]) => `${name}=${count}`).join(' '),
         );
+        // The client feed lives beside the read models: rebuilt the same way (same log, same offsets and
+        // epoch, so sockets resume where they were). Nothing is published: no socket is waiting on a rebuild.
+        const feed = feedProjection({ epoch: feedEpoch(await store.logId()), history: config.feedHistory, publish: () => {} });
+        const feedProgress = progressReporter(io.err, 'rebuild feed');
+        const fed = await rebuild({ store, views: opened.views, projection: feed, onProgress: (events, position) => feedProgress.update(events, `position ${position}`) });
+        io.err(`rebuilt ${feed.name} v${feed.version} in ${opened.kind}: ${fed.events} events in ${fed.seconds.toFixed(1)} s`);
         return EXIT.ok;
       } finally {
         // The Redis view store owns its client and quits it on close (closeClient defaults to true).

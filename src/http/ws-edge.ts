@@ -37,6 +37,8 @@ export interface WsEdgeDeps {
   metrics?: Metrics;
   /** Resolves once the feed is caught up enough to serve (a feed rebuilt at start); absent: at once. */
   feedReady?: () => Promise<void>;
+  /** True while live frames cannot reach this process through the bus: sockets then poll the feed. */
+  feedNotLive?: () => boolean;
 }
 
 export interface WsEdge {
@@ -76,7 +78,7 @@ export function createWsEdge(deps: WsEdgeDeps): WsEdge {
   // Frames past the limit get an error frame and the socket stays open; far past it (the memory a
   // frame may take) the ws server closes the socket with 1009.
   const server = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: 2 * limits.maxFrameBytes + 65_536 });
-  const hub = feedHub(deps.bus, log.child({ component: 'feed-hub' }));
+  const hub = feedHub(deps.bus, log.child({ component: 'feed-hub' }), deps.feedNotLive ? { mustPoll: deps.feedNotLive } : {});
   const run = wsCommands(commands, deps.metrics);
   const open = new Map<Connection, WebSocket>();
   let draining = false;

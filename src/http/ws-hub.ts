@@ -26,8 +26,27 @@ interface Watched {
   subscription: Promise<TopicSubscription | undefined>;
 }
 
-export function feedHub(bus: Bus, log: Logger): FeedHub {
+export interface FeedHubOptions {
+  /**
+   * When this returns true, live frames may not reach this process through the bus (an embedded feed
+   * projected by another process on the same file): every `pollMs` the hub tells its sockets to read
+   * the feed's history after what they sent, as it does after a bus reconnect.
+   */
+  mustPoll?: () => boolean;
+  pollMs?: number;
+}
+
+export function feedHub(bus: Bus, log: Logger, options: FeedHubOptions = {}): FeedHub {
   const watched = new Map<string, Watched>();
+  const pollers = new Set<() => void>();
+  const poll =
+    options.mustPoll === undefined
+      ? undefined
+      : setInterval(() => {
+          if (watched.size === 0 || !options.mustPoll!()) return;
+          for (const listener of pollers) listener();
+        }, options.pollMs ?? 200);
+  poll?.unref();
 
   function subscribe(sessionId: string, entry: Watched): Promise<TopicSubscription | undefined> {
     return bus
@@ -69,11 +88,19 @@ export function feedHub(bus: Bus, log: Logger): FeedHub {
       };
     },
 
-    onReconnect: (listener) => bus.onReconnect(listener),
+    onReconnect(listener) {
+      const off = bus.onReconnect(listener);
+      pollers.add(listener);
+      return () => {
+        off();
+        pollers.delete(listener);
+      };
+    },
 
     sessions: () => watched.size,
 
     close() {
+      clearInterval(poll);
       for (const entry of watched.values()) void entry.subscription.then((s) => s?.unsubscribe());
       watched.clear();
     },

@@ -502,7 +502,8 @@ describe('planline rebuild', () => {
     expect(run.code).toBe(0);
     const total = (await readAllEvents(logPath)).length;
     expect(run.err[0]).toMatch(/in the embedded read models beside the log/);
-    expect(run.err.at(-1)).toMatch(new RegExp(`^rebuilt views v${viewsProjection.version} in sqlite: ${total} events up to position ${total} in [\\d.]+ s \\(\\d+ events/s\\); sessions=2 plans=2 approvals=3 history=${total}$`));
+    expect(run.err.find((line) => line.startsWith('rebuilt views'))).toMatch(new RegExp(`^rebuilt views v${viewsProjection.version} in sqlite: ${total} events up to position ${total} in [\\d.]+ s \\(\\d+ events/s\\); sessions=2 plans=2 approvals=3 history=${total}$`));
+    expect(run.err.at(-1)).toMatch(new RegExp(`^rebuilt feed v\\d+ in sqlite: ${total} events in [\\d.]+ s$`));
   });
 
   it('fails clearly when Redis cannot be reached', async () => {
@@ -524,7 +525,8 @@ describe('planline rebuild', () => {
       const run = await cli(['rebuild', '--key-prefix', prefix], { ...sqliteEnv(logPath), REDIS_URL });
       expect(run.err.join('\n')).not.toMatch(/Error/);
       expect(run.code).toBe(0);
-      expect(run.err.at(-1)).toMatch(/^rebuilt views v\d+ in redis: \d+ events .* sessions=2 plans=2 approvals=3 history=\d+$/);
+      expect(run.err.find((line) => line.startsWith('rebuilt views'))).toMatch(/^rebuilt views v\d+ in redis: \d+ events .* sessions=2 plans=2 approvals=3 history=\d+$/);
+      expect(run.err.at(-1)).toMatch(/^rebuilt feed v\d+ in redis: \d+ events in [\d.]+ s$/);
 
       const opened = await openViewStore({ redisUrl: REDIS_URL, keyPrefix: prefix });
       try {
