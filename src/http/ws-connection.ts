@@ -46,6 +46,11 @@ export interface ConnectionDeps {
   ready?: () => Promise<void>;
   /** Called once, when the connection ends (closed by either side, or given up on by this edge). */
   onClosed?: () => void;
+  /**
+   * Whether this socket's principal may still read the session, asked again after a frame that says
+   * access changed (a share revoked, the session deleted): undefined when it may, else why not.
+   */
+  recheckAccess?: () => Promise<DomainError | undefined>;
 }
 
 export const CLOSE = {
@@ -98,6 +103,8 @@ export function openConnection(deps: ConnectionDeps): Connection {
   const feed = feedName(sessionId);
   let epoch: string | undefined;
   let lastSent = 0;
+  /** A frame just sent may have taken this principal's access away (checked after the task). */
+  let accessMayHaveChanged = false;
   let alive = true;
   let ended = false;
   let reported = false;
@@ -129,6 +136,18 @@ export function openConnection(deps: ConnectionDeps): Connection {
 
   function sendFrame(frame: FeedFrame, live: boolean): void {
     if (sendText(textOf(frame, epoch as string), live)) lastSent = frame.offset;
+    const about = frame.metadata as Record<string, unknown> | undefined;
+    if (about?.access_changed === true || about?.session_status === 'deleted') accessMayHaveChanged = true;
+  }
+
+  /** After a frame that changed who may read the session: a socket that may no longer read it closes. */
+  async function confirmAccess(): Promise<void> {
+    if (!accessMayHaveChanged || deps.recheckAccess === undefined || ended) return;
+    accessMayHaveChanged = false;
+    const refusal = await deps.recheckAccess();
+    if (refusal === undefined || ended) return;
+    sendControl(errorFrame(refusal.code, refusal.message, { http_status: refusal.status }));
+    end(refusal.status === 404 ? CLOSE.sessionNotFound : CLOSE.forbidden, refusal.status === 404 ? 'session not found' : 'forbidden');
   }
 
   /** The connection is over for this edge (its slot and subscription are free), whatever the socket still flushes. */
@@ -273,6 +292,7 @@ export function openConnection(deps: ConnectionDeps): Connection {
           if (task.kind === 'attach') await attach(task.since, task.epoch);
           else if (task.kind === 'frames') await deliver(task.message);
           else if (epoch !== undefined) await replay();
+          await confirmAccess();
         } catch (error) {
           // The view store or the bus failed under us: the client resumes from what it has, elsewhere or later.
           log.warn('feed stream failed', { session_id: sessionId, error: String(error) });

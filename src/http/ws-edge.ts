@@ -186,6 +186,7 @@ export function createWsEdge(deps: WsEdgeDeps): WsEdge {
                 }
               : {}),
             onClosed: () => open.delete(opened),
+            recheckAccess: () => sessionAccessRefusal(deps.commands, principal, plan.sessionId, 'read'),
           });
           connection = opened;
           open.set(opened, raw);

@@ -94,6 +94,13 @@ const renderers: Renderers = {
   SessionExpired: () => [status('Session expired', { session_status: 'expired' })],
   SessionRenamed: ({ event }) => [status(`Session renamed to "${event.data.name}"`, { name: event.data.name })],
   SessionDeleted: () => [status('Session deleted', { session_status: 'deleted' })],
+  // Sockets re-check who may read the session after these (a revoked viewer's socket closes).
+  SessionShared: ({ event }) => [
+    status(`Shared with ${event.data.principal} as ${event.data.role}`, { access_changed: true, principal: event.data.principal, role: event.data.role }),
+  ],
+  SessionShareRevoked: ({ event }) => [
+    status(`${event.data.principal} no longer has access`, { access_changed: true, principal: event.data.principal }),
+  ],
   AgentSwitched: ({ event }) => {
     const { from_agent, to_agent } = event.data;
     const reason = event.data.reason ?? 'switched on request';

@@ -77,3 +77,25 @@ test('a socket closes when its token expires', async () => {
   expect(await socket.closed).toEqual({ code: 4401, reason: 'token expired' });
   expect(socket.frames.at(-1)).toMatchObject({ type: 'error', code: 'token_expired' });
 });
+
+test('revoking a share closes the viewer’s open socket at once; deleting the session closes every socket on it', async () => {
+  const created = await as.alice!.post('/plans', { goal: 'Shared for a while', subtasks: [{ description: 'step' }] });
+  const shared = created.body.session_id as string;
+  await as.alice!.send('PUT', `/sessions/${shared}/shares/vic`, { role: 'viewer' });
+  const viewer = await open('vic', {}, shared);
+  await viewer.waitFor(ofType('snapshot'));
+  const owner = await open('alice', {}, shared);
+  await owner.waitFor(ofType('snapshot'));
+
+  expect((await as.alice!.send('DELETE', `/sessions/${shared}/shares/vic`)).status).toBeLessThan(300);
+  // The viewer sees the change, then the socket closes as if the session were gone (it is, for vic).
+  expect(await viewer.closed).toEqual({ code: 4404, reason: 'session not found' });
+  expect(viewer.frames.at(-1)).toMatchObject({ type: 'error', code: 'session_not_found' });
+  expect(viewer.frames.some((f) => f.type === 'status' && f.metadata?.access_changed === true)).toBe(true);
+  await owner.waitFor((f) => f.type === 'status' && f.metadata?.access_changed === true);
+  expect(owner.frames.some((f) => f.type === 'error')).toBe(false); // the owner keeps watching
+
+  expect((await as.alice!.send('DELETE', `/sessions/${shared}`)).status).toBe(200);
+  expect(await owner.closed).toEqual({ code: 4404, reason: 'session not found' });
+  expect(owner.frames.some((f) => f.type === 'status' && f.metadata?.session_status === 'deleted')).toBe(true);
+});
