@@ -2,13 +2,14 @@
 // pending-approvals call already parses (DESIGN §6), plus its status as it is decided or closed.
 import type { PlanEvent } from '../events/catalog.js';
 import type { StoredEvent } from '../events/store.js';
-import type { ProjectionTx } from './projector.js';
+import type { ProjectionTx } from './projection.js';
 import { planSummary, type PlanDoc } from './plan-view.js';
 import { SESSIONS, type SessionDoc } from './session-view.js';
 import { readersOf } from '../commands/access.js';
 import { contentsOf } from './session-contents.js';
 
-export const APPROVALS = 'approvals';
+import { APPROVALS } from './collections.js';
+export { APPROVALS };
 
 export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'modification_requested' | 'expired' | 'closed';
 

@@ -12,7 +12,8 @@ import type { DomainEvent } from '../events/catalog.js';
 import { planMarkdown } from './plan-markdown.js';
 import { planSummary, type PlanDoc } from './plan-view.js';
 
-export const CONVERSATION = 'conversation';
+import { CONVERSATION } from './collections.js';
+export { CONVERSATION };
 
 export type ChatRole = 'user' | 'assistant' | 'system' | 'tool';
 

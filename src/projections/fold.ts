@@ -4,7 +4,7 @@ import type { StoredEvent } from '../events/store.js';
 import type { ViewOp, ViewStore } from './views.js';
 import type { DocumentCache, Known } from './document-cache.js';
 import { deepFreeze } from './freeze.js';
-import type { Projection, ProjectionTx } from './projector.js';
+import type { Projection, ProjectionTx } from './projection.js';
 
 const UNKNOWN: unique symbol = Symbol('unknown');
 

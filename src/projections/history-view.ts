@@ -4,7 +4,8 @@
 import type { DomainEvent } from '../events/catalog.js';
 import type { StoredEvent } from '../events/store.js';
 
-export const HISTORY = 'history';
+import { HISTORY } from './collections.js';
+export { HISTORY };
 
 export interface HistoryDoc {
   event_id: string;

@@ -4,10 +4,11 @@ import type { PlanEvent } from '../events/catalog.js';
 import type { StoredEvent } from '../events/store.js';
 import { planFsmState, stopsWithPlan, type PlanStatus, type SubtaskStatus } from '../commands/plan.js';
 import type { FsmState } from '../commands/fsm.js';
-import type { ProjectionTx } from './projector.js';
+import type { ProjectionTx } from './projection.js';
 import { formatDuration } from '../commands/duration.js';
 
-export const PLANS = 'plans';
+import { PLANS } from './collections.js';
+export { PLANS };
 
 export interface SubtaskView {
   id: string;

@@ -3,14 +3,11 @@
 // `<session>:2`, …), so deleting a session can name every document it owns: a projection reads and
 // writes documents by id and cannot list an index. Deleting leaves a small tombstone here (no route
 // reads this collection) so that a late event of one of its plans recreates nothing.
-import type { ProjectionTx } from './projector.js';
-import { APPROVALS } from './approval-view.js';
-import { CONVERSATION } from './conversation-view.js';
-import { HISTORY } from './history-view.js';
-import { PLANS } from './plan-view.js';
-import { SESSIONS } from './session-view.js';
+import type { ProjectionTx } from './projection.js';
+import { APPROVALS, CONVERSATION, HISTORY, PLANS, SESSIONS } from './collections.js';
 
-export const SESSION_CONTENTS = 'session_contents';
+import { SESSION_CONTENTS } from './collections.js';
+export { SESSION_CONTENTS };
 
 export interface SessionContentsDoc {
   session_id: string;

@@ -6,10 +6,11 @@ import type { StoredEvent } from '../events/store.js';
 import type { FsmState } from '../commands/fsm.js';
 import { sessionFsmState, type SessionPhase, type SessionStatus } from '../commands/session.js';
 import type { PlanStatus } from '../commands/plan.js';
-import type { ProjectionTx } from './projector.js';
+import type { ProjectionTx } from './projection.js';
 import type { PlanDoc } from './plan-view.js';
 
-export const SESSIONS = 'sessions';
+import { SESSIONS } from './collections.js';
+export { SESSIONS };
 
 /** One agent switch, as the IDE's `AgentSwitch` reads it. */
 export interface AgentSwitchView {
