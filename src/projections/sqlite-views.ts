@@ -10,6 +10,8 @@
 //
 // Several processes may share the file (like Redis): leases live in it, and a write by another
 // connection (seen through PRAGMA data_version) drops this process's cached documents.
+import { existsSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { Position } from '../events/store.js';
 import { deepFreeze } from './freeze.js';
@@ -71,6 +73,10 @@ export function openSqliteViewStore(path: string, options: SqliteViewStoreOption
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
+  // Commits only append to the WAL; copying it back into the file (a checkpoint: many page writes and
+  // an fsync) runs on a thread of its own, so the event loop that serves requests never waits for it.
+  db.pragma('wal_autocheckpoint = 0');
+  const checkpointer = startCheckpointer(path);
   if (options.logId !== undefined) adoptLog(db, options.logId);
 
   const statements = {
@@ -275,8 +281,28 @@ export function openSqliteViewStore(path: string, options: SqliteViewStoreOption
       if (closed) return;
       closed = true;
       cache.clear();
+      await checkpointer.stop();
       db.close();
     },
+  };
+}
+
+const CHECKPOINTER_FILE = new URL('./sqlite-views-checkpointer.mjs', import.meta.url);
+const CHECKPOINT_INTERVAL_MS = 500;
+
+/** The WAL checkpointer thread; stop() checkpoints once more and waits for it to end. */
+function startCheckpointer(path: string): { stop(): Promise<void> } {
+  // An in-memory database has no WAL to copy back; a test store on a missing worker file still works.
+  if (path === ':memory:' || path === '' || !existsSync(CHECKPOINTER_FILE)) return { stop: async () => {} };
+  const worker = new Worker(CHECKPOINTER_FILE, { workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS } });
+  worker.unref(); // an idle store must not keep the process alive
+  worker.on('error', () => {}); // a failed checkpoint leaves the WAL longer; the next open checkpoints it
+  return {
+    stop: () =>
+      new Promise<void>((resolve) => {
+        worker.once('exit', () => resolve());
+        worker.postMessage('stop');
+      }),
   };
 }
 

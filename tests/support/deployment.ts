@@ -2,7 +2,7 @@
 // then several `node main.js` processes with their own ROLES on shared PostgreSQL, Redis and NATS.
 // Each process can be killed (SIGKILL: no shutdown code runs) and started again with the same port.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,8 @@ export function buildOnce(): string {
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   const built = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', out], { encoding: 'utf8' });
   if (built.status !== 0) throw new Error(`build failed: ${built.stdout}${built.stderr}`);
-  copyFileSync(join(ROOT, 'src', 'events', 'sqlite-worker.mjs'), join(out, 'src', 'events', 'sqlite-worker.mjs'));
+  const copied = spawnSync(process.execPath, [join(ROOT, 'scripts', 'copy-workers.mjs'), out], { encoding: 'utf8' });
+  if (copied.status !== 0) throw new Error(`copying the worker files failed: ${copied.stderr}`);
   return join(out, 'src', 'main.js');
 }
 
