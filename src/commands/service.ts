@@ -13,7 +13,10 @@ import { notFound } from './errors.js';
 import { accessOf, requireAccess, type Access, type Need } from './access.js';
 import type { CommandHandler, CommandMeta, Executed, ExecutedAcross, StreamLoader, StreamWrite } from './handle.js';
 import { planDecider, type Decision, type PlanCommand, type PlanState } from './plan.js';
-import { sessionDecider, sessionFsmState, type SessionCommand, type SessionState, type SessionView } from './session.js';
+import { sessionDecider, sessionFsmState, type MultitaskStrategy, type SessionCommand, type SessionState, type SessionView } from './session.js';
+import { runDecider, type RunState } from './run.js';
+import { createRunCommands } from './run-commands.js';
+import type { RunEvent } from '../events/catalog.js';
 import type { FsmState } from './fsm.js';
 
 export interface PlanningPolicy {
@@ -22,6 +25,8 @@ export interface PlanningPolicy {
   maxParallel: number;
   maxAttempts: number;
   retryBackoffMs: number;
+  /** What a message does while the session is busy, unless the message says (default enqueue). */
+  multitask?: MultitaskStrategy;
 }
 
 export const DEFAULT_POLICY: PlanningPolicy = {
@@ -162,7 +167,14 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
     return (await run(planId)).position;
   }
 
+  const runs = createRunCommands({
+    handler,
+    onSession,
+    sessionViewOf: (session) => sessionView(session),
+  });
+
   const api = {
+    ...runs,
     async startSession(
       input: { session_id?: string | undefined; name?: string | undefined; mode?: SessionMode | undefined; agent_type?: AgentType | undefined },
       meta: CommandMeta,
@@ -178,24 +190,46 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
       return { session_id: sessionId, ...outcome(done) };
     },
 
-    async sendUserMessage(sessionId: string, input: { content: string; agent_type?: AgentType | undefined }, meta: CommandMeta) {
+    async sendUserMessage(
+      sessionId: string,
+      input: { content: string; agent_type?: AgentType | undefined; strategy?: MultitaskStrategy | undefined },
+      meta: CommandMeta,
+    ) {
       const messageId = derivedId(meta.command_id, 'message');
       const command: SessionCommand = {
         type: 'ReceiveUserMessage',
         message_id: messageId,
         content: input.content,
         ...(input.agent_type !== undefined ? { agent_type: input.agent_type } : {}),
+        strategy: input.strategy ?? policy.multitask,
       };
-      // Seed rule 3: a message during review supersedes the plan and closes its approval, in the same commit.
+      // Seed rule 3: a message during review supersedes the plan and closes its approval, in the same
+      // commit; a message that interrupts cancels the running plan or run in the same commit too.
       const done = await sessionAcross(sessionId, meta, command, async (events, load) => {
+        const writes: StreamWrite[] = [];
         const planId = intentIn(events, 'UserMessageReceived', 'supersedes_plan_id');
-        return planId ? [await planWrite(planId, { type: 'SupersedePlan', reason: 'user_message', superseded_by: messageId }, load)] : [];
+        if (planId) writes.push(await planWrite(planId, { type: 'SupersedePlan', reason: 'user_message', superseded_by: messageId }, load));
+        const cancelled = intentIn(events, 'UserMessageReceived', 'cancels_plan_id');
+        if (cancelled) writes.push(await planWrite(cancelled, { type: 'CancelPlan', reason: 'interrupted by a new message' }, load));
+        const run = intentIn(events, 'UserMessageReceived', 'cancels_run_id');
+        if (run) {
+          const stream = streams.run(run);
+          const state = await load<RunState, RunEvent>(stream, runDecider);
+          writes.push({ stream, events: runDecider.decide({ type: 'CancelRun', reason: 'interrupted by a new message' }, { ...state, run_id: run }) });
+        }
+        return writes;
       });
       const finished = await finishLegacyIntent(done, 'UserMessageReceived', 'supersedes_plan_id', (planId) =>
         supersede(planId, messageId, 'user_message', meta),
       );
       const supersededPlanId = intentIn(done.primaryEvents, 'UserMessageReceived', 'supersedes_plan_id');
-      return { session_id: sessionId, message_id: messageId, superseded_plan_id: supersededPlanId, ...outcome(done, finished) };
+      return {
+        session_id: sessionId,
+        message_id: messageId,
+        superseded_plan_id: supersededPlanId,
+        queued: done.primaryEvents.some((e) => e.type === 'UserMessageReceived' && e.data.queued === true),
+        ...outcome(done, finished),
+      };
     },
 
     /**
@@ -209,6 +243,8 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
         subtasks: readonly SubtaskInput[];
         default_agent?: AgentType | undefined;
         source?: 'llm' | 'heuristic' | 'client' | undefined;
+        /** The message this plan answers (the architect's plans): refused if a newer message replaced it. */
+        message_id?: string | undefined;
       },
       meta: CommandMeta,
     ) {
@@ -234,7 +270,7 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
       // Without a session, the plan gets its own: started and attached in the same commit.
       const newSession = input.session_id === undefined;
       const sessionId = input.session_id ?? derivedId(meta.command_id, 'session');
-      const attach: SessionCommand = { type: 'AttachPlan', plan_id: planId, source };
+      const attach: SessionCommand = { type: 'AttachPlan', plan_id: planId, source, message_id: input.message_id };
       const sessionStream = streams.session(sessionId);
       const done = await handler.executeAcross<SessionState, SessionEvent>({ stream: sessionStream, evolver: sessionDecider }, meta, async (state, load) => {
         const view = await sessionViewFrom(state, sessionId, load, meta.principal);
@@ -425,6 +461,13 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
       return api.sessionAccess(plan.session_id, principal);
     },
 
+    /** The same for an agent run, through its session. */
+    async runAccess(runId: string, principal: string): Promise<SessionAccess> {
+      const run = (await handler.load(streams.run(runId), runDecider, { fresh: true })).state;
+      if (!run.exists) return { exists: false, deleted: false, access: 'none', session_id: '' };
+      return api.sessionAccess(run.session_id, principal);
+    },
+
     /** The command side's view of a session: its state and derived FSM state. */
     async sessionState(sessionId: string): Promise<{ session: SessionState; fsm_state: FsmState; revision: number }> {
       const loaded = await handler.load(streams.session(sessionId), sessionDecider);
@@ -468,7 +511,7 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
 }
 
 /** A follow-up a session event records (`supersedes_plan_id`, `cancels_plan_id`), if any. */
-function intentIn(events: readonly DomainEvent[], type: SessionEvent['type'], field: 'supersedes_plan_id' | 'cancels_plan_id'): string | undefined {
+function intentIn(events: readonly DomainEvent[], type: SessionEvent['type'], field: 'supersedes_plan_id' | 'cancels_plan_id' | 'cancels_run_id'): string | undefined {
   const data = events.findLast((e) => e.type === type)?.data as Record<string, unknown> | undefined;
   const value = data?.[field];
   return typeof value === 'string' ? value : undefined;

@@ -5,6 +5,8 @@ import type { AgentType, SessionEvent, SessionMode, ShareRole } from '../events/
 import type { Decider } from './decider.js';
 import { accessOf, MAX_SHARES, ownerOf, requireAccess, type Need } from './access.js';
 import { conflict, DomainError, notFound } from './errors.js';
+import { DEFAULT_TOOL_POLICY, type ToolPolicy } from '../agents/tool-policy.js';
+import type { ToolName } from '../agents/tools.js';
 import { illegalTransition, type FsmState } from './fsm.js';
 import { isTerminal, planFsmState, type PlanState } from './plan.js';
 
@@ -28,7 +30,33 @@ export interface SessionState {
   owner?: string | undefined;
   /** Principals it is shared with, and as what. */
   shares: Readonly<Record<string, ShareRole>>;
+  /** The message waiting to be classified (phase `classify`). */
+  pending_message?: QueuedMessage | undefined;
+  /** Messages that arrived while the session was busy (multitask `enqueue`), oldest first. */
+  queue: readonly QueuedMessage[];
+  /** The atomic task's run while phase is `execution`. */
+  current_run_id?: string | undefined;
+  /** Which tool calls the user must approve (DEFAULT_TOOL_POLICY until changed). */
+  tool_policy: ToolPolicy;
+  /** The recent conversation (user messages, final answers), oldest first: an atomic task's context. */
+  recent: ReadonlyArray<{ role: 'user' | 'assistant'; content: string }>;
 }
+
+export interface QueuedMessage {
+  message_id: string;
+  content: string;
+  agent_type?: AgentType | undefined;
+}
+
+/** What a message does when the session is busy with a plan or a run (DESIGN: multitask strategy). */
+export const MULTITASK_STRATEGIES = ['enqueue', 'interrupt', 'reject'] as const;
+export type MultitaskStrategy = (typeof MULTITASK_STRATEGIES)[number];
+
+/** Messages and answers kept as an atomic task's context, and the longest text kept of each. */
+const RECENT_MESSAGES = 20;
+const RECENT_CHARS = 4_000;
+/** Messages waiting while the session is busy; more are refused (a client in a loop must not grow a stream without bound). */
+export const MAX_QUEUED_MESSAGES = 20;
 
 export const initialSessionState = (): SessionState => ({
   exists: false,
@@ -41,6 +69,9 @@ export const initialSessionState = (): SessionState => ({
   message_count: 0,
   deleted: false,
   shares: {},
+  queue: [],
+  recent: [],
+  tool_policy: DEFAULT_TOOL_POLICY,
 });
 
 /** What the session decider sees: the session and, when it has one, its current plan. */
@@ -72,8 +103,15 @@ export function sessionFsmState({ session, plan }: SessionView): FsmState {
 
 export type SessionCommand =
   | { type: 'StartSession'; session_id: string; name: string; mode: SessionMode; agent_type: AgentType }
-  | { type: 'ReceiveUserMessage'; message_id: string; content: string; agent_type?: AgentType }
-  | { type: 'AttachPlan'; plan_id: string; source: 'llm' | 'heuristic' | 'client' }
+  | { type: 'ReceiveUserMessage'; message_id: string; content: string; agent_type?: AgentType; strategy?: MultitaskStrategy }
+  | { type: 'AttachPlan'; plan_id: string; source: 'llm' | 'heuristic' | 'client'; message_id?: string | undefined }
+  /** The pending message is an atomic task: `run_id` answers it. */
+  | { type: 'ClassifyAtomic'; message_id: string; run_id: string; agent_type: AgentType; source: 'llm' | 'heuristic' | 'client' }
+  | { type: 'FailClassification'; message_id: string; reason: string }
+  | { type: 'FinishTask'; run_id: string; status: 'succeeded' | 'failed' | 'cancelled'; answer?: string | undefined; error?: string | undefined }
+  /** The session is free again: its oldest queued message is classified now. */
+  | { type: 'StartQueuedMessage' }
+  | { type: 'SetToolPolicy'; policy: ToolPolicy }
   | { type: 'SuspendSession'; reason?: string }
   | { type: 'ResumeSession' }
   | { type: 'CompleteSession'; reason?: string }
@@ -88,6 +126,11 @@ export type SessionCommand =
 const NEEDS: Record<Exclude<SessionCommand['type'], 'StartSession'>, Need> = {
   ReceiveUserMessage: 'command',
   AttachPlan: 'command',
+  ClassifyAtomic: 'command',
+  FailClassification: 'command',
+  FinishTask: 'command',
+  StartQueuedMessage: 'command',
+  SetToolPolicy: 'command',
   SuspendSession: 'command',
   ResumeSession: 'command',
   CompleteSession: 'command',
@@ -106,12 +149,15 @@ function legalCommands(view: SessionView): SessionCommand['type'][] {
   const { session } = view;
   if (!session.exists || session.deleted) return ['StartSession'];
   // Renaming, deleting and sharing are bookkeeping: they are allowed whatever the conversation is doing.
-  const always = ['RenameSession', 'DeleteSession', 'ShareSession', 'RevokeShare'] as const;
+  const always = ['RenameSession', 'DeleteSession', 'ShareSession', 'RevokeShare', 'SetToolPolicy'] as const;
   if (session.status === 'completed' || session.status === 'expired') return [...always];
   if (session.status === 'suspended') return ['ResumeSession', 'CompleteSession', 'ExpireSession', ...always];
   const replaceable = REPLACEABLE.includes(sessionFsmState(view));
   return [
-    ...(replaceable ? (['ReceiveUserMessage', 'AttachPlan'] as const) : []),
+    // A busy session takes messages too: the multitask strategy says what they do.
+    'ReceiveUserMessage',
+    ...(replaceable ? (['AttachPlan'] as const) : []),
+    ...(session.phase === 'classify' ? (['ClassifyAtomic', 'FailClassification'] as const) : []),
     'SwitchAgent',
     'SuspendSession',
     'CompleteSession',
@@ -181,23 +227,77 @@ export function decideSession(command: SessionCommand, view: SessionView): Sessi
 
     case 'ReceiveUserMessage': {
       requireLegal(command, view);
+      const base = {
+        message_id: command.message_id,
+        content: command.content,
+        role: 'user' as const,
+        ...(command.agent_type !== undefined ? { agent_type: command.agent_type } : {}),
+      };
+      if (!REPLACEABLE.includes(sessionFsmState(view))) return [{ type: 'UserMessageReceived', data: { ...base, ...busyMessage(command, view) } }];
       const supersedes = replaceablePlanId(view);
+      return [{ type: 'UserMessageReceived', data: { ...base, ...(supersedes !== undefined ? { supersedes_plan_id: supersedes } : {}) } }];
+    }
+
+    case 'ClassifyAtomic':
+      requireLegal(command, view);
+      // Classifying a message that is no longer the one waiting (a newer one replaced it) changes nothing.
+      if (session.phase !== 'classify' || session.pending_message?.message_id !== command.message_id) return [];
       return [
         {
-          type: 'UserMessageReceived',
+          type: 'TaskClassified',
+          data: { kind: 'atomic', run_id: command.run_id, agent_type: command.agent_type, source: command.source, message_id: command.message_id },
+        },
+      ];
+
+    case 'FailClassification':
+      requireLegal(command, view);
+      if (session.phase !== 'classify' || session.pending_message?.message_id !== command.message_id) return [];
+      return [{ type: 'TaskClassificationFailed', data: { reason: command.reason } }];
+
+    case 'FinishTask':
+      if (!session.exists || session.deleted) throw notFound('session', session.session_id);
+      // Only the run the session waits for moves it; a run it stopped waiting for (interrupted) changes nothing.
+      if (session.phase !== 'execution' || session.current_run_id !== command.run_id) return [];
+      return [
+        {
+          type: 'TaskFinished',
           data: {
-            message_id: command.message_id,
-            content: command.content,
-            role: 'user',
-            ...(command.agent_type !== undefined ? { agent_type: command.agent_type } : {}),
-            ...(supersedes !== undefined ? { supersedes_plan_id: supersedes } : {}),
+            run_id: command.run_id,
+            status: command.status,
+            ...(command.answer !== undefined ? { answer: command.answer } : {}),
+            ...(command.error !== undefined ? { error: command.error } : {}),
           },
         },
       ];
+
+    case 'SetToolPolicy':
+      requireLegal(command, view);
+      if (JSON.stringify(command.policy) === JSON.stringify(session.tool_policy)) return [];
+      return [
+        {
+          type: 'ToolPolicyChanged',
+          data: {
+            requires_approval: [...command.policy.requires_approval],
+            auto_approve: [...command.policy.auto_approve],
+            commands: { allow: [...command.policy.commands.allow], deny: [...command.policy.commands.deny] },
+            remembered: { tools: [...command.policy.remembered.tools], command_prefixes: [...command.policy.remembered.command_prefixes] },
+          },
+        },
+      ];
+
+    case 'StartQueuedMessage': {
+      if (!session.exists || session.deleted) throw notFound('session', session.session_id);
+      const next = session.queue[0];
+      if (!next || session.status !== 'active' || !FREE.includes(sessionFsmState(view))) return [];
+      return [{ type: 'QueuedMessageStarted', data: { message_id: next.message_id } }];
     }
 
     case 'AttachPlan': {
       requireLegal(command, view);
+      // The architect answering a message that is no longer the one waiting (a newer one replaced it) is too late.
+      if (command.message_id !== undefined && (session.phase !== 'classify' || session.pending_message?.message_id !== command.message_id)) {
+        throw conflict('message_superseded', `message ${command.message_id} is no longer waiting to be classified`, { message_id: command.message_id });
+      }
       const supersedes = replaceablePlanId(view);
       return [
         {
@@ -207,6 +307,7 @@ export function decideSession(command: SessionCommand, view: SessionView): Sessi
             plan_id: command.plan_id,
             source: command.source,
             ...(supersedes !== undefined && supersedes !== command.plan_id ? { supersedes_plan_id: supersedes } : {}),
+            ...(command.message_id !== undefined ? { message_id: command.message_id } : {}),
           },
         },
       ];
@@ -319,20 +420,46 @@ export function evolveSession(state: SessionState, event: SessionEvent): Session
         phase: 'idle',
         owner: event.data.owner,
       };
-    case 'UserMessageReceived':
+    case 'UserMessageReceived': {
+      const d = event.data;
+      const message: QueuedMessage = { message_id: d.message_id, content: d.content, ...(d.agent_type ? { agent_type: d.agent_type } : {}) };
+      if (d.queued) return { ...state, message_count: state.message_count + 1, queue: [...state.queue, message] };
       return {
         ...state,
         message_count: state.message_count + 1,
         phase: 'classify',
-        ...(event.data.agent_type ? { agent_type: event.data.agent_type } : {}),
+        pending_message: message,
+        recent: remember(state.recent, 'user', d.content),
+        ...(d.cancels_run_id !== undefined || d.cancels_plan_id !== undefined ? { current_run_id: undefined } : {}),
+        ...(d.agent_type ? { agent_type: d.agent_type } : {}),
       };
+    }
+    case 'QueuedMessageStarted': {
+      const message = state.queue.find((m) => m.message_id === event.data.message_id);
+      if (!message) return state;
+      return {
+        ...state,
+        phase: 'classify',
+        pending_message: message,
+        queue: state.queue.filter((m) => m !== message),
+        recent: remember(state.recent, 'user', message.content),
+        ...(message.agent_type ? { agent_type: message.agent_type } : {}),
+      };
+    }
     case 'TaskClassified':
       if (event.data.kind === 'complex' && event.data.plan_id) {
-        return { ...state, phase: 'planning', current_plan_id: event.data.plan_id };
+        return { ...state, phase: 'planning', current_plan_id: event.data.plan_id, pending_message: undefined, current_run_id: undefined };
       }
-      return { ...state, phase: 'execution' };
+      return { ...state, phase: 'execution', current_run_id: event.data.run_id, pending_message: undefined };
     case 'TaskClassificationFailed':
-      return { ...state, phase: 'idle' };
+      return { ...state, phase: 'idle', pending_message: undefined };
+    case 'TaskFinished':
+      return {
+        ...state,
+        phase: 'idle',
+        current_run_id: undefined,
+        ...(event.data.answer ? { recent: remember(state.recent, 'assistant', event.data.answer) } : {}),
+      };
     case 'SessionSuspended':
       return { ...state, status: 'suspended' };
     case 'SessionResumed':
@@ -349,6 +476,18 @@ export function evolveSession(state: SessionState, event: SessionEvent): Session
       return { ...state, agent_type: event.data.to_agent };
     case 'SessionShared':
       return { ...state, shares: { ...state.shares, [event.data.principal]: event.data.role } };
+    case 'ToolPolicyChanged': {
+      const d = event.data;
+      return {
+        ...state,
+        tool_policy: {
+          requires_approval: d.requires_approval as ToolName[],
+          auto_approve: d.auto_approve as ToolName[],
+          commands: d.commands,
+          remembered: { tools: d.remembered.tools as ToolName[], command_prefixes: d.remembered.command_prefixes },
+        },
+      };
+    }
     case 'SessionShareRevoked': {
       const { [event.data.principal]: _revoked, ...shares } = state.shares;
       return { ...state, shares };
@@ -357,6 +496,43 @@ export function evolveSession(state: SessionState, event: SessionEvent): Session
       // An event of another aggregate in this stream (an import gone wrong) changes nothing here.
       return state;
   }
+}
+
+function remember(recent: SessionState['recent'], role: 'user' | 'assistant', content: string): SessionState['recent'] {
+  const clipped = content.length > RECENT_CHARS ? `${content.slice(0, RECENT_CHARS)} …` : content;
+  return [...recent, { role, content: clipped }].slice(-RECENT_MESSAGES);
+}
+
+/** FSM states in which the session is busy with no work: a queued message may start. */
+const FREE: readonly FsmState[] = ['idle', 'completed', 'error_handling'];
+
+/** A message for a busy session (a plan approved or running, an atomic task running), by multitask strategy. */
+function busyMessage(
+  command: Extract<SessionCommand, { type: 'ReceiveUserMessage' }>,
+  view: SessionView,
+): { queued: true } | { cancels_plan_id?: string; cancels_run_id?: string } {
+  const { session } = view;
+  const strategy = command.strategy ?? 'enqueue';
+  const fsm = sessionFsmState(view);
+  if (strategy === 'reject') {
+    throw conflict('session_busy', `the session is busy (fsm_state ${fsm}); the message was refused (multitask strategy "reject")`, {
+      fsm_state: fsm,
+      strategy,
+      ...(session.current_plan_id ? { current_plan_id: session.current_plan_id } : {}),
+      ...(session.current_run_id ? { current_run_id: session.current_run_id } : {}),
+    });
+  }
+  if (strategy === 'enqueue') {
+    if (session.queue.length >= MAX_QUEUED_MESSAGES) {
+      throw conflict('queue_full', `${MAX_QUEUED_MESSAGES} messages already wait for the current work to end`, { max_queued: MAX_QUEUED_MESSAGES });
+    }
+    return { queued: true };
+  }
+  const plan = openPlanId(view);
+  return {
+    ...(plan !== undefined ? { cancels_plan_id: plan } : {}),
+    ...(session.phase === 'execution' && session.current_run_id ? { cancels_run_id: session.current_run_id } : {}),
+  };
 }
 
 export const sessionDecider = {

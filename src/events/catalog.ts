@@ -55,14 +55,33 @@ const sessionEvents = {
     agent_type: v.optional(v.picklist(AGENT_TYPES)),
     /** The plan this message supersedes (it was awaiting review); the follow-up closes it. */
     supersedes_plan_id: v.optional(id),
+    /** Multitask `enqueue`: the session was busy; the message waits until the current work ends. */
+    queued: v.optional(v.boolean()),
+    /** Multitask `interrupt`: the running plan / atomic run this message cancels, in the same commit. */
+    cancels_plan_id: v.optional(id),
+    cancels_run_id: v.optional(id),
   }),
+  /** A queued message's turn came: the session classifies it now. */
+  QueuedMessageStarted: v.object({ message_id: id }),
   TaskClassified: v.object({
     kind: v.picklist(['atomic', 'complex']),
     /** Set for complex tasks: the plan that will carry them. */
     plan_id: v.optional(id),
+    /** Set for atomic tasks: the agent run that answers them. */
+    run_id: v.optional(id),
+    agent_type: v.optional(v.picklist(AGENT_TYPES)),
     source: v.picklist(['llm', 'heuristic', 'client']),
     /** The plan this task's plan replaces while it was still awaiting review. */
     supersedes_plan_id: v.optional(id),
+    /** The message classified. */
+    message_id: v.optional(id),
+  }),
+  /** An atomic task's run ended; `answer` is its final text (the session's conversation keeps it). */
+  TaskFinished: v.object({
+    run_id: id,
+    status: v.picklist(['succeeded', 'failed', 'cancelled']),
+    answer: v.optional(text),
+    error: v.optional(text),
   }),
   TaskClassificationFailed: v.object({ reason: text }),
   SessionSuspended: v.object({ reason: v.optional(text) }),
@@ -84,6 +103,13 @@ const sessionEvents = {
   /** The owner let another principal read (viewer) or also drive (collaborator) the session; replaces an earlier role. */
   SessionShared: v.object({ principal, role: v.picklist(SHARE_ROLES) }),
   SessionShareRevoked: v.object({ principal }),
+  /** The session's tool-approval policy, whole (a change over HTTP, or an approval remembered). */
+  ToolPolicyChanged: v.object({
+    requires_approval: v.array(id),
+    auto_approve: v.array(id),
+    commands: v.object({ allow: v.array(text), deny: v.array(text) }),
+    remembered: v.object({ tools: v.array(id), command_prefixes: v.array(text) }),
+  }),
 } as const;
 
 const approvalId = v.object({ approval_request_id: id });
@@ -137,17 +163,72 @@ const planEvents = {
   PlanCancelled: v.object({ reason: v.optional(text) }),
 } as const;
 
-export const eventSchemas = { ...sessionEvents, ...planEvents } as const;
+const usage = v.object({
+  prompt_tokens: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  completion_tokens: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  total_tokens: v.pipe(v.number(), v.integer(), v.minValue(0)),
+});
+const jsonObject = v.record(v.string(), v.unknown());
+const callId = v.object({ call_id: id });
+
+/** An agent run (`run-<id>`): an atomic task, or one attempt of a subtask. Every turn of it is here. */
+const runEvents = {
+  RunStarted: v.object({
+    run_id: id,
+    session_id: id,
+    kind: v.picklist(['atomic', 'subtask']),
+    agent: v.picklist(AGENT_TYPES),
+    task: text,
+    plan_id: v.optional(id),
+    subtask_id: v.optional(id),
+    attempt: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+    /** For a subtask: the plan's goal and its dependencies' results. */
+    goal: v.optional(text),
+    dependencies: v.optional(v.array(v.object({ id, description: text, result: v.optional(text) }))),
+    /** For an atomic task: the session's recent conversation. */
+    conversation: v.optional(v.array(v.object({ role: v.picklist(['user', 'assistant']), content: text }))),
+  }),
+  /** The model's answer for a turn, as it said it (raw tool-call arguments included, for the replay). */
+  AgentReplied: v.object({
+    turn: v.pipe(v.number(), v.integer(), v.minValue(1)),
+    content: v.nullable(text),
+    tool_calls: v.array(v.object({ id, name: v.pipe(v.string(), v.maxLength(200)), arguments: text })),
+    finish_reason: v.pipe(v.string(), v.maxLength(100)),
+    usage,
+    model: v.optional(v.pipe(v.string(), v.maxLength(200))),
+  }),
+  /** A call sent to the IDE to run (after the user's approval when `requires_approval`). */
+  ToolCallRequested: v.object({
+    ...callId.entries,
+    tool_name: id,
+    arguments: jsonObject,
+    requires_approval: v.boolean(),
+    /** Why the tool policy decided so. */
+    policy: v.optional(text),
+  }),
+  /** Not sent to the IDE: the refusal (bad arguments, a tool the agent may not use, a denied command) is the tool's answer. */
+  ToolCallRefused: v.object({ ...callId.entries, tool_name: v.pipe(v.string(), v.maxLength(200)), error: text }),
+  ToolCallApproved: v.object({ ...callId.entries, modified_arguments: v.optional(jsonObject), remember: v.optional(v.boolean()) }),
+  ToolCallRejected: v.object({ ...callId.entries, feedback: v.optional(text) }),
+  ToolResultReceived: v.object({ ...callId.entries, result: v.optional(v.unknown()), error: v.optional(text) }),
+  RunSucceeded: v.object({ result: text }),
+  RunFailed: v.object({ error: text, code: v.optional(id) }),
+  RunCancelled: v.object({ reason: v.optional(text) }),
+} as const;
+
+export const eventSchemas = { ...sessionEvents, ...planEvents, ...runEvents } as const;
 type Schemas = typeof eventSchemas;
 export type EventType = keyof Schemas;
 export type SessionEventType = keyof typeof sessionEvents;
 export type PlanEventType = keyof typeof planEvents;
+export type RunEventType = keyof typeof runEvents;
 
 /** A domain event: a type and its data, before it gets an id, stream and metadata. */
 export type EventOf<T extends EventType> = { type: T; data: v.InferOutput<Schemas[T]> };
 export type DomainEvent = { [T in EventType]: EventOf<T> }[EventType];
 export type SessionEvent = { [T in SessionEventType]: EventOf<T> }[SessionEventType];
 export type PlanEvent = { [T in PlanEventType]: EventOf<T> }[PlanEventType];
+export type RunEvent = { [T in RunEventType]: EventOf<T> }[RunEventType];
 
 /** Current schema version per type. Bump it and add an upcaster when a type's data changes shape. */
 export const SCHEMA_VERSIONS: Record<EventType, number> = Object.fromEntries(
@@ -194,10 +275,11 @@ export function toDomainEvent(stored: Pick<StoredEvent, 'type' | 'data' | 'metad
 export const streams = {
   session: (sessionId: string) => `session-${sessionId}`,
   plan: (planId: string) => `plan-${planId}`,
+  run: (runId: string) => `run-${runId}`,
 } as const;
 
 /** Aggregate kind and id of a stream name, or undefined for streams that are not ours. */
-export function parseStreamName(stream: string): { kind: 'session' | 'plan'; id: string } | undefined {
-  const match = /^(session|plan)-(.+)$/.exec(stream);
-  return match ? { kind: match[1] as 'session' | 'plan', id: match[2]! } : undefined;
+export function parseStreamName(stream: string): { kind: 'session' | 'plan' | 'run'; id: string } | undefined {
+  const match = /^(session|plan|run)-(.+)$/.exec(stream);
+  return match ? { kind: match[1] as 'session' | 'plan' | 'run', id: match[2]! } : undefined;
 }

@@ -145,7 +145,14 @@ export function accessMiddleware(deps: AccessDeps): MiddlewareHandler {
         const name = params[rule.param] ?? '';
         const stream = parseStreamName(name);
         // The raw log of a session (deleted ones too: debugging what happened) or of one of its plans.
-        const found = stream === undefined ? undefined : stream.kind === 'session' ? await deps.commands.sessionAccess(stream.id, principal.id) : await deps.commands.planAccess(stream.id, principal.id);
+        const found =
+          stream === undefined
+            ? undefined
+            : stream.kind === 'session'
+              ? await deps.commands.sessionAccess(stream.id, principal.id)
+              : stream.kind === 'plan'
+                ? await deps.commands.planAccess(stream.id, principal.id)
+                : await deps.commands.runAccess(stream.id, principal.id);
         if (!found || !(found.exists || found.deleted) || found.access === 'none') {
           return problemResponse(c, problem(404, 'stream_not_found', `stream ${name} has no events`, { stream: name }));
         }

@@ -6,3 +6,4 @@ export const APPROVALS = 'approvals';
 export const HISTORY = 'history';
 export const CONVERSATION = 'conversation';
 export const SESSION_CONTENTS = 'session_contents';
+export const RUNS = 'runs';

@@ -153,7 +153,8 @@ export function feedProjection(options: FeedProjectionOptions): Projection {
       const event = stream && toDomainEvent(stored);
       if (!stream || !event) return;
       if (stream.kind === 'session') await applySessionEvent(stream.id, event as SessionEvent, stored, tx);
-      else await applyPlanEvent(stream.id, event as PlanEvent, stored, tx);
+      else if (stream.kind === 'plan') await applyPlanEvent(stream.id, event as PlanEvent, stored, tx);
+      // Runs' frames (assistant_message, tool_call) come with the executor's feed renderers.
     },
 
     batchDone(tx) {

@@ -1,5 +1,6 @@
 // The session read model: one document per session with its derived fsm_state, kept current by both
 // session events and the events of its current plan. Pure apart from the projection tx.
+import { DEFAULT_TOOL_POLICY } from '../agents/tool-policy.js';
 import type { SessionEvent, ShareRole } from '../events/catalog.js';
 import { ownerOf } from '../commands/access.js';
 import type { StoredEvent } from '../events/store.js';
@@ -60,6 +61,9 @@ function withFsm(doc: SessionDoc): SessionDoc {
       message_count: doc.message_count,
       deleted: false,
       shares: {},
+      queue: [],
+      recent: [],
+      tool_policy: DEFAULT_TOOL_POLICY,
       ...(doc.current_plan_id ? { current_plan_id: doc.current_plan_id } : {}),
     },
     plan: doc.current_plan_status

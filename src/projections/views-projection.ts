@@ -2,7 +2,9 @@
 // together so one commit carries everything an event changes (a plan event moves the plan, its
 // approval, its session's fsm_state and its conversation at once; no reader sees one without the
 // others), and deleting a session removes all of it in the same commit.
-import { parseStreamName, toDomainEvent, type DomainEvent, type PlanEvent, type SessionEvent } from '../events/catalog.js';
+import { parseStreamName, toDomainEvent, type DomainEvent, type PlanEvent, type RunEvent, type SessionEvent } from '../events/catalog.js';
+import { applyRunEvent } from './run-view.js';
+import { RUNS } from './collections.js';
 import type { StoredEvent } from '../events/store.js';
 import type { Projection, ProjectionTx } from './projector.js';
 import type { Doc, IndexEntry } from './views.js';
@@ -17,7 +19,7 @@ import { readersOf } from '../commands/access.js';
 export { HISTORY, type HistoryDoc } from './history-view.js';
 
 /** Bump when a read model's shape or meaning changes: the projector rebuilds from the log. */
-export const VIEWS_VERSION = 7;
+export const VIEWS_VERSION = 8;
 
 /** Lists scoped to what one principal may read: `<kind>:member:<principal, URI-encoded>` (a `:` in a sub cannot collide). */
 const scoped = (kind: string, member: string | undefined) => (member === undefined ? kind : `${kind}:member:${encodeURIComponent(member)}`);
@@ -144,6 +146,7 @@ async function apply(stored: StoredEvent, tx: ProjectionTx): Promise<void> {
     if (session && (event.type === 'SessionShared' || event.type === 'SessionShareRevoked')) await followSharesInApprovals(session, tx);
     return;
   }
+  if (stream.kind === 'run') return applyRunEvent(event as RunEvent, stored, stream.id, tx);
   // A deleted session's plan stays gone, whatever arrives for it later.
   if (event.type === 'PlanDrafted' && (await contentsOf(event.data.session_id, tx)).deleted) return;
   const plan = await applyToPlanView(event as PlanEvent, stored, stream.id, tx);
@@ -156,7 +159,7 @@ async function apply(stored: StoredEvent, tx: ProjectionTx): Promise<void> {
 export const viewsProjection: Projection = {
   name: 'views',
   version: VIEWS_VERSION,
-  collections: [PLANS, SESSIONS, APPROVALS, HISTORY, CONVERSATION, SESSION_CONTENTS],
+  collections: [PLANS, SESSIONS, APPROVALS, HISTORY, CONVERSATION, SESSION_CONTENTS, RUNS],
   indexPrefixes: ['sessions:', 'approvals:', 'plans:', 'history:', 'conversation:'],
   // Written once, never read back (deleting a session deletes them by id without reading them).
   writeOnce: [HISTORY, CONVERSATION],

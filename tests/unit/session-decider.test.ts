@@ -70,11 +70,54 @@ describe('session decider', () => {
       .then([message('m2', { supersedes_plan_id: 'p1' })]);
   });
 
-  it('a message while a plan executes is refused, naming the state and what is legal', () => {
+  describe('a message while the session is busy follows the multitask strategy', () => {
     const executing: PlanEvent[] = [...planDrafted, { type: 'PlanApproved', data: { approval_request_id: 'ap1', decided_by: 'user' } }];
-    const error = given([started, attached('p1')], executing).when({ type: 'ReceiveUserMessage', message_id: 'm2', content: 'x' }).thenFails('illegal_transition');
-    expect(error.message).toBe('ReceiveUserMessage is not allowed in fsm_state plan_execution; legal here: SwitchAgent, SuspendSession, CompleteSession, ExpireSession, RenameSession, DeleteSession, ShareSession, RevokeShare');
-    expect(error.details).toMatchObject({ fsm_state: 'plan_execution', legal_transitions: ['completed', 'error_handling'], current_plan_id: 'p1' });
+    const atomic: SessionEvent = { type: 'TaskClassified', data: { kind: 'atomic', run_id: 'r1', agent_type: 'ask', source: 'heuristic', message_id: 'm1' } };
+
+    it('enqueue (the default): the message waits, the plan goes on, and it starts once the work ends', () => {
+      given([started, attached('p1')], executing).when({ type: 'ReceiveUserMessage', message_id: 'm2', content: 'hello' }).then([message('m2', { queued: true })]);
+      const queued = foldSession([started, attached('p1'), message('m2', { queued: true })]);
+      expect(queued.queue.map((m) => m.message_id)).toEqual(['m2']);
+      expect(sessionFsmState({ session: queued, plan: foldPlan(executing) })).toBe('plan_execution');
+      // Not while the plan still runs; once it completed, the oldest queued message is classified.
+      given([started, attached('p1'), message('m2', { queued: true })], executing).when({ type: 'StartQueuedMessage' }).then([]);
+      const done = [...executing, { type: 'PlanCompleted', data: {} } as PlanEvent];
+      given([started, attached('p1'), message('m2', { queued: true })], done).when({ type: 'StartQueuedMessage' }).then([{ type: 'QueuedMessageStarted', data: { message_id: 'm2' } }]);
+      const next = foldSession([started, attached('p1'), message('m2', { queued: true }), { type: 'QueuedMessageStarted', data: { message_id: 'm2' } }]);
+      expect(next).toMatchObject({ phase: 'classify', pending_message: { message_id: 'm2' }, queue: [] });
+    });
+
+    it('interrupt: the message cancels the running plan or run in the same commit and is classified at once', () => {
+      given([started, attached('p1')], executing)
+        .when({ type: 'ReceiveUserMessage', message_id: 'm2', content: 'hello', strategy: 'interrupt' })
+        .then([message('m2', { cancels_plan_id: 'p1' })]);
+      given([started, message('m1'), atomic]).when({ type: 'ReceiveUserMessage', message_id: 'm2', content: 'hello', strategy: 'interrupt' }).then([message('m2', { cancels_run_id: 'r1' })]);
+    });
+
+    it('reject: a 409 naming the state, and nothing changes', () => {
+      const error = given([started, attached('p1')], executing).when({ type: 'ReceiveUserMessage', message_id: 'm2', content: 'x', strategy: 'reject' }).thenFails('session_busy');
+      expect(error.details).toMatchObject({ fsm_state: 'plan_execution', current_plan_id: 'p1', strategy: 'reject' });
+    });
+
+    it('an atomic run finishing frees the session; a run it no longer waits for changes nothing', () => {
+      given([started, message('m1'), atomic]).when({ type: 'FinishTask', run_id: 'r9', status: 'succeeded' }).then([]);
+      given([started, message('m1'), atomic])
+        .when({ type: 'FinishTask', run_id: 'r1', status: 'succeeded', answer: '42' })
+        .then([{ type: 'TaskFinished', data: { run_id: 'r1', status: 'succeeded', answer: '42' } }]);
+      const after = foldSession([started, message('m1'), atomic, { type: 'TaskFinished', data: { run_id: 'r1', status: 'succeeded', answer: '42' } }]);
+      expect(after.phase).toBe('idle');
+      expect(after.recent).toEqual([
+        { role: 'user', content: 'hello' },
+        { role: 'assistant', content: '42' },
+      ]);
+    });
+
+    it('classifying a message that a newer one replaced changes nothing', () => {
+      given([started, message('m1'), message('m2')]).when({ type: 'ClassifyAtomic', message_id: 'm1', run_id: 'r1', agent_type: 'ask', source: 'heuristic' }).then([]);
+      given([started, message('m1'), message('m2')])
+        .when({ type: 'ClassifyAtomic', message_id: 'm2', run_id: 'r2', agent_type: 'ask', source: 'heuristic' })
+        .then([{ type: 'TaskClassified', data: { kind: 'atomic', run_id: 'r2', agent_type: 'ask', source: 'heuristic', message_id: 'm2' } }]);
+    });
   });
 
   it('attaching a plan names it; attaching another during review supersedes the first', () => {

@@ -1,0 +1,112 @@
+// The run read model (GET /runs/:id): one document per agent run, with its status, turns and token
+// usage; a run's usage is also summed into its plan's and its session's documents. Pure apart from tx.
+import type { RunEvent } from '../events/catalog.js';
+import type { StoredEvent } from '../events/store.js';
+import type { Usage } from '../agents/model.js';
+import type { ProjectionTx } from './projection.js';
+import { PLANS, RUNS, SESSIONS } from './collections.js';
+
+export interface RunDoc {
+  run_id: string;
+  session_id: string;
+  kind: 'atomic' | 'subtask';
+  agent: string;
+  task: string;
+  plan_id?: string;
+  subtask_id?: string;
+  attempt?: number;
+  status: 'running' | 'succeeded' | 'failed' | 'cancelled';
+  turns: number;
+  tool_calls: number;
+  /** Calls sent to the IDE and not yet answered. */
+  waiting_for: string[];
+  usage: Usage;
+  result?: string;
+  error?: string;
+  created_at: string;
+  updated_at: string;
+  stream_revision: number;
+  [key: string]: unknown;
+}
+
+const ZERO: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+const add = (a: Usage | undefined, b: Usage): Usage => ({
+  prompt_tokens: (a?.prompt_tokens ?? 0) + b.prompt_tokens,
+  completion_tokens: (a?.completion_tokens ?? 0) + b.completion_tokens,
+  total_tokens: (a?.total_tokens ?? 0) + b.total_tokens,
+});
+
+export async function applyRunEvent(event: RunEvent, stored: StoredEvent, runId: string, tx: ProjectionTx): Promise<void> {
+  const at = stored.metadata.at;
+  if (event.type === 'RunStarted') {
+    if (await tx.get(RUNS, runId)) return;
+    const d = event.data;
+    tx.put(RUNS, runId, {
+      run_id: runId,
+      session_id: d.session_id,
+      kind: d.kind,
+      agent: d.agent,
+      task: d.task,
+      ...(d.plan_id !== undefined ? { plan_id: d.plan_id } : {}),
+      ...(d.subtask_id !== undefined ? { subtask_id: d.subtask_id } : {}),
+      ...(d.attempt !== undefined ? { attempt: d.attempt } : {}),
+      status: 'running',
+      turns: 0,
+      tool_calls: 0,
+      waiting_for: [],
+      usage: ZERO,
+      created_at: at,
+      updated_at: at,
+      stream_revision: stored.revision,
+    } satisfies RunDoc);
+    return;
+  }
+  const doc = (await tx.get(RUNS, runId)) as RunDoc | undefined;
+  if (!doc || stored.revision <= doc.stream_revision) return;
+  const next: RunDoc = { ...doc, updated_at: at, stream_revision: stored.revision };
+  switch (event.type) {
+    case 'AgentReplied': {
+      next.turns = event.data.turn;
+      next.usage = add(doc.usage, event.data.usage);
+      // Usage is summed where people look for it: the plan and the session.
+      if (doc.plan_id) await addUsage(PLANS, doc.plan_id, event.data.usage, tx);
+      await addUsage(SESSIONS, doc.session_id, event.data.usage, tx);
+      break;
+    }
+    case 'ToolCallRequested':
+      next.tool_calls = doc.tool_calls + 1;
+      next.waiting_for = [...doc.waiting_for, event.data.call_id];
+      break;
+    case 'ToolCallRefused':
+      next.tool_calls = doc.tool_calls + 1;
+      break;
+    case 'ToolCallRejected':
+    case 'ToolResultReceived':
+      next.waiting_for = doc.waiting_for.filter((id) => id !== event.data.call_id);
+      break;
+    case 'RunSucceeded':
+      next.status = 'succeeded';
+      next.result = event.data.result;
+      next.waiting_for = [];
+      break;
+    case 'RunFailed':
+      next.status = 'failed';
+      next.error = event.data.error;
+      next.waiting_for = [];
+      break;
+    case 'RunCancelled':
+      next.status = 'cancelled';
+      next.error = event.data.reason ?? 'cancelled';
+      next.waiting_for = [];
+      break;
+    default:
+      break;
+  }
+  tx.put(RUNS, runId, next);
+}
+
+async function addUsage(collection: string, id: string, usage: Usage, tx: ProjectionTx): Promise<void> {
+  const doc = await tx.get(collection, id);
+  if (!doc) return;
+  tx.put(collection, id, { ...doc, usage: add(doc.usage as Usage | undefined, usage) });
+}
