@@ -94,6 +94,29 @@ export interface Config {
   /** Client feed frames kept per session for resume. */
   feedHistory: number;
   ws: WsLimits;
+  execution: ExecutionConfig;
+}
+
+/** How plans and agent runs execute (the executor's and the workers' settings). */
+export interface ExecutionConfig {
+  /** Subtasks of one plan running at once. */
+  maxParallel: number;
+  /** Attempts per subtask before the plan goes to error handling. */
+  maxAttempts: number;
+  /** Delay before a subtask's first retry; doubled for each later one. */
+  retryBackoffMs: number;
+  /** After a subtask exhausted its retries: re-plan (the architect gets the failure) at most this many times, then fail. 0: fail at once. */
+  maxReplans: number;
+  /** What a message does while the session is busy, unless the message says. */
+  multitask: 'enqueue' | 'interrupt' | 'reject';
+  /** A tool call the IDE has not answered within this time fails its run. */
+  toolCallTimeoutS: number;
+  /** Model turns one run may take. */
+  maxTurns: number;
+  /** Agent jobs one worker process runs at once. */
+  workerConcurrency: number;
+  /** One model call's time limit. */
+  modelTimeoutMs: number;
 }
 
 export const DEFAULT_OPENAI_MODEL = 'gpt-4o-mini';
@@ -155,6 +178,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxFrameBytes: e.WS_MAX_FRAME_BYTES,
       maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
       maxFramesPerSecond: e.WS_MAX_FRAMES_PER_SECOND,
+    },
+    execution: {
+      maxParallel: e.PLAN_MAX_PARALLEL,
+      maxAttempts: e.SUBTASK_MAX_ATTEMPTS,
+      retryBackoffMs: e.SUBTASK_RETRY_BACKOFF_MS,
+      maxReplans: e.PLAN_MAX_REPLANS,
+      multitask: e.MULTITASK_STRATEGY,
+      toolCallTimeoutS: e.TOOL_CALL_TIMEOUT_S,
+      maxTurns: e.AGENT_MAX_TURNS,
+      workerConcurrency: e.WORKER_CONCURRENCY,
+      modelTimeoutMs: e.MODEL_TIMEOUT_MS,
     },
   };
 }
@@ -362,6 +396,15 @@ const envSchema = v.pipe(
     WS_MAX_FRAME_BYTES: v.optional(envVar(integerIn(256, 67_108_864, 'an integer 256-67108864 (bytes)')), '1048576'),
     WS_MAX_BUFFERED_BYTES: v.optional(envVar(integerIn(1_024, MAX_SAFE, 'an integer of at least 1024 (bytes)')), '1048576'),
     WS_MAX_FRAMES_PER_SECOND: v.optional(envVar(integerIn(1, 1_000_000, 'a positive integer (frames)')), '50'),
+    PLAN_MAX_PARALLEL: v.optional(envVar(integerIn(1, 1_000, 'an integer 1-1000 (subtasks)')), '4'),
+    SUBTASK_MAX_ATTEMPTS: v.optional(envVar(integerIn(1, 100, 'an integer 1-100 (attempts)')), '3'),
+    SUBTASK_RETRY_BACKOFF_MS: v.optional(envVar(integerIn(0, 86_400_000, 'an integer 0-86400000 (milliseconds)')), '1000'),
+    PLAN_MAX_REPLANS: v.optional(envVar(integerIn(0, 100, 'an integer 0-100 (re-plans per plan)')), '1'),
+    MULTITASK_STRATEGY: v.optional(envVar(oneOf(['enqueue', 'interrupt', 'reject'] as const)), 'enqueue'),
+    TOOL_CALL_TIMEOUT_S: v.optional(envVar(integerIn(1, 604_800, 'an integer 1-604800 (seconds)')), '600'),
+    AGENT_MAX_TURNS: v.optional(envVar(integerIn(1, 1_000, 'an integer 1-1000 (model turns per run)')), '25'),
+    WORKER_CONCURRENCY: v.optional(envVar(integerIn(1, 1_000, 'an integer 1-1000 (jobs at once)')), '8'),
+    MODEL_TIMEOUT_MS: v.optional(envVar(integerIn(100, 3_600_000, 'an integer 100-3600000 (milliseconds)')), '120000'),
   }),
   // Rules across variables run even when unrelated variables are bad, so their problems are reported together.
   v.forward(

@@ -11,6 +11,8 @@ import { createCommands } from './commands/service.js';
 import { startProjector } from './projections/projector.js';
 import { viewsProjection } from './projections/views-projection.js';
 import { startApprovalTimer, type ApprovalTimer } from './handlers/approval-timer.js';
+import { startExecution, type Execution } from './handlers/execution.js';
+import { chatModelFor } from './agents/openai-model.js';
 import { checkpointConsistency, projectorConsistency, startupGate, type ReadConsistency } from './http/consistency.js';
 import { startFeedProjector } from './projections/feed-runner.js';
 import { memoryViewStore } from './projections/memory-views.js';
@@ -42,6 +44,11 @@ export interface PlanlineOptions {
   busPrefix?: string;
   /** Pause between NATS reconnect attempts (default 2 s); tests of a broker outage shorten it. */
   busReconnectWaitMs?: number;
+  /** Agent jobs: ack wait and retry delays (tests of a killed worker shorten them). */
+  jobAckWaitMs?: number;
+  jobBackoffMs?: readonly number[];
+  /** Lease time to live of the processors (default 10 s); tests of a killed executor shorten it. */
+  leaseTtlMs?: number;
 }
 
 export async function startPlanline(config: Config, log: Logger, options: PlanlineOptions = {}): Promise<Planline> {
@@ -71,9 +78,10 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
   const commands = createCommands(handler, {
     approvalTimeoutS: config.planApprovalTimeoutS,
     approvalTimeoutAction: config.planApprovalTimeoutAction,
-    maxParallel: 4,
-    maxAttempts: 3,
-    retryBackoffMs: 1_000,
+    maxParallel: config.execution.maxParallel,
+    maxAttempts: config.execution.maxAttempts,
+    retryBackoffMs: config.execution.retryBackoffMs,
+    multitask: config.execution.multitask,
   });
   const metrics = createMetrics();
 
@@ -111,6 +119,25 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
     : checkpointConsistency(views, viewsProjection.name);
 
   if (roles.has('executor')) timer = startApprovalTimer({ views, commands, log });
+  const model = chatModelFor(config.openai, { timeoutMs: config.execution.modelTimeoutMs });
+  if (roles.has('worker') && !model.configured) log.warn('no model configured (OPENAI_BASE_URL / OPENAI_API_KEY): plans use the heuristic planner, agent runs fail with "no model configured"');
+  const execution: Execution | undefined =
+    roles.has('executor') || roles.has('worker')
+      ? await startExecution({
+          store,
+          views,
+          commands,
+          bus,
+          model,
+          execution: config.execution,
+          log,
+          executor: roles.has('executor'),
+          worker: roles.has('worker'),
+          ...(options.jobAckWaitMs !== undefined ? { ackWaitMs: options.jobAckWaitMs } : {}),
+          ...(options.jobBackoffMs !== undefined ? { jobBackoffMs: options.jobBackoffMs } : {}),
+          ...(options.leaseTtlMs !== undefined ? { leaseTtlMs: options.leaseTtlMs } : {}),
+        })
+      : undefined;
 
   // Event-loop delay: what every request waits on behind synchronous work (SQLite syncs, GC, …).
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
@@ -234,6 +261,7 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
         }),
     },
     { name: 'stop the approval timer', run: async () => timer?.stop() },
+    { name: 'stop the workers (jobs in flight finish) and the executor', run: async () => execution?.stop() },
     { name: 'stop the projector', run: async () => projector?.stop() },
     { name: 'stop the feed projector', run: async () => feedProjector?.stop() },
     { name: 'drain the bus (flushes published frames)', run: () => bus.drain() },

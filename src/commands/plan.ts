@@ -39,6 +39,8 @@ export interface SubtaskState extends Subtask {
   attempt: number;
   not_before?: string;
   error?: string;
+  /** What the subtask's run answered (its dependents' agents get it). */
+  result?: string;
 }
 
 export type Decision = 'approve' | 'reject' | 'modify';
@@ -533,7 +535,13 @@ export function evolvePlan(state: PlanState, event: PlanEvent): PlanState {
     case 'SubtaskStarted':
       return { ...state, subtasks: updateSubtask(state, event.data.subtask_id, { status: 'running' }) };
     case 'SubtaskSucceeded':
-      return { ...state, subtasks: updateSubtask(state, event.data.subtask_id, { status: 'succeeded' }) };
+      return {
+        ...state,
+        subtasks: updateSubtask(state, event.data.subtask_id, {
+          status: 'succeeded',
+          ...(event.data.result !== undefined ? { result: event.data.result } : {}),
+        }),
+      };
     case 'SubtaskFailed':
       return {
         ...state,

@@ -34,8 +34,9 @@ export interface SessionState {
   pending_message?: QueuedMessage | undefined;
   /** Messages that arrived while the session was busy (multitask `enqueue`), oldest first. */
   queue: readonly QueuedMessage[];
-  /** The atomic task's run while phase is `execution`. */
+  /** The atomic task's run while phase is `execution`, and the message it answers. */
   current_run_id?: string | undefined;
+  current_task?: QueuedMessage | undefined;
   /** Which tool calls the user must approve (DEFAULT_TOOL_POLICY until changed). */
   tool_policy: ToolPolicy;
   /** The recent conversation (user messages, final answers), oldest first: an atomic task's context. */
@@ -450,7 +451,7 @@ export function evolveSession(state: SessionState, event: SessionEvent): Session
       if (event.data.kind === 'complex' && event.data.plan_id) {
         return { ...state, phase: 'planning', current_plan_id: event.data.plan_id, pending_message: undefined, current_run_id: undefined };
       }
-      return { ...state, phase: 'execution', current_run_id: event.data.run_id, pending_message: undefined };
+      return { ...state, phase: 'execution', current_run_id: event.data.run_id, current_task: state.pending_message, pending_message: undefined };
     case 'TaskClassificationFailed':
       return { ...state, phase: 'idle', pending_message: undefined };
     case 'TaskFinished':

@@ -35,6 +35,10 @@ export interface StartOptions {
   /** Bus prefix (NATS subjects and streams); servers of one deployment share it. The caller deletes its streams. */
   busPrefix?: string;
   busReconnectWaitMs?: number;
+  /** Agent jobs' ack wait and retry delays; the processors' lease TTL (tests of failures shorten them). */
+  jobAckWaitMs?: number;
+  jobBackoffMs?: readonly number[];
+  leaseTtlMs?: number;
 }
 
 /**
@@ -55,6 +59,9 @@ export async function startServer(env: Record<string, string | undefined> = {}, 
     ...(viewsKeyPrefix !== undefined ? { viewsKeyPrefix } : {}),
     ...(options.busPrefix !== undefined ? { busPrefix: options.busPrefix } : {}),
     ...(options.busReconnectWaitMs !== undefined ? { busReconnectWaitMs: options.busReconnectWaitMs } : {}),
+    ...(options.jobAckWaitMs !== undefined ? { jobAckWaitMs: options.jobAckWaitMs } : {}),
+    ...(options.jobBackoffMs !== undefined ? { jobBackoffMs: options.jobBackoffMs } : {}),
+    ...(options.leaseTtlMs !== undefined ? { leaseTtlMs: options.leaseTtlMs } : {}),
   });
   if (!planline.url) throw new Error('the server has no HTTP edge (ROLES without edge?)');
 
