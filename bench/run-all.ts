@@ -8,6 +8,7 @@ import { benchWsIdle, printWsIdle } from './ws-idle.js';
 import { benchWsDelivery, printWsDelivery } from './ws-delivery.js';
 import { benchWsFanout, printWsFanout } from './ws-fanout.js';
 import { benchWsCatchup, printWsCatchup } from './ws-catchup.js';
+import { benchExecution, printExecution } from './execution.js';
 
 printHttpCommands(await benchHttpCommands({ target: 'embedded' }));
 console.log();
@@ -28,3 +29,5 @@ console.log();
 printWsFanout(await benchWsFanout());
 console.log();
 printWsCatchup(await benchWsCatchup());
+console.log();
+printExecution(await benchExecution());

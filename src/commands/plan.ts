@@ -6,6 +6,7 @@ import type { Decider } from './decider.js';
 import { conflict, DomainError, invalid, notFound } from './errors.js';
 import { illegalTransition, type FsmState } from './fsm.js';
 import { normalizeSubtasks, type SubtaskInput } from './dag.js';
+import { readySubtasks } from './readiness.js';
 
 export type PlanStatus =
   | 'awaiting_approval'
@@ -130,6 +131,8 @@ export type PlanCommand =
   | { type: 'RequestReplan'; reason: string }
   | { type: 'StartExecution'; max_parallel: number }
   | { type: 'DispatchSubtask'; subtask_id: string; now: Date }
+  /** Dispatch every subtask that is ready now (readiness.ts), within the parallel limit, in one commit. */
+  | { type: 'DispatchReady'; now: Date }
   | { type: 'StartSubtask'; subtask_id: string; attempt: number; run_id?: string }
   | { type: 'CompleteSubtask'; subtask_id: string; attempt: number; result?: string }
   | {
@@ -150,7 +153,7 @@ const LEGAL: Record<PlanStatus, readonly PlanCommand['type'][]> = {
   awaiting_approval: ['DecidePlan', 'ExpireApproval', 'SupersedePlan', 'CancelPlan'],
   replanning: ['DraftPlan', 'SupersedePlan', 'FailPlan', 'CancelPlan'],
   approved: ['StartExecution', 'FailPlan', 'CancelPlan'],
-  executing: ['DispatchSubtask', 'StartSubtask', 'CompleteSubtask', 'FailSubtask', 'FailPlan', 'CancelPlan'],
+  executing: ['DispatchSubtask', 'DispatchReady', 'StartSubtask', 'CompleteSubtask', 'FailSubtask', 'FailPlan', 'CancelPlan'],
   error_handling: ['RequestReplan', 'RetrySubtask', 'FailPlan', 'CancelPlan'],
   completed: [],
   failed: [],
@@ -324,6 +327,15 @@ export function decidePlan(command: PlanCommand, state: PlanState): PlanEvent[] 
       }
       return [{ type: 'SubtaskDispatched', data: { subtask_id: subtask.id, attempt: subtask.attempt + 1 } }];
     }
+
+    case 'DispatchReady':
+      // Nothing to dispatch in a plan that is not executing (any more): not an error for the executor.
+      if (state.exists && state.status !== 'executing') return [];
+      requireStatus(command, state);
+      return readySubtasks(state, command.now.getTime()).ready.map((subtask) => ({
+        type: 'SubtaskDispatched',
+        data: { subtask_id: subtask.id, attempt: subtask.attempt + 1 },
+      }));
 
     case 'StartSubtask': {
       requireStatus(command, state);

@@ -131,6 +131,12 @@ export function createRunCommands(deps: RunCommandsDeps) {
       return { run_id: run.run_id, run: state, position: done.position, changed: changed(done) };
     },
 
+    /** The session's tool policy as the log has it now (a change on another edge counts at once). */
+    async toolPolicy(sessionId: string): Promise<ToolPolicy | undefined> {
+      const { state } = await handler.load(streams.session(sessionId), sessionDecider, { fresh: true });
+      return state.exists && !state.deleted ? state.tool_policy : undefined;
+    },
+
     async runState(runId: string, options: { fresh?: boolean } = {}) {
       const loaded = await handler.load(streams.run(runId), runDecider, options);
       return { ...loaded, state: { ...loaded.state, run_id: loaded.state.run_id || runId } };

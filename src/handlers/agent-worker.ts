@@ -122,12 +122,7 @@ export async function agentWorker(deps: AgentWorkerDeps): Promise<AgentWorker> {
   }
 
   async function toolPolicyOf(sessionId: string) {
-    try {
-      return (await commands.sessionState(sessionId)).session.tool_policy;
-    } catch (error) {
-      if (error instanceof DomainError) return DEFAULT_TOOL_POLICY;
-      throw error;
-    }
+    return (await commands.toolPolicy(sessionId)) ?? DEFAULT_TOOL_POLICY;
   }
 
   /** A run that ended meanwhile (cancelled, timed out) refuses the record: the turn is simply dropped. */

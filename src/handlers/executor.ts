@@ -66,7 +66,20 @@ export function startExecutor(deps: ExecutorDeps): Runner {
       // old events cost a look and change nothing, and a plan approved before the executor ran still runs.
       activate: async (checkpoint) => checkpoint?.position ?? 0,
       async handle(events: StoredEvent[]) {
-        for (const stored of events) await react(stored);
+        // Each stream's events in order; different streams at once (a batch spans many plans and runs,
+        // and each reaction waits for commits). Reactions check the state they act on, so the order
+        // across streams does not matter: a later event repeats what an earlier one could not yet do.
+        const byStream = new Map<string, StoredEvent[]>();
+        for (const stored of events) {
+          const list = byStream.get(stored.stream);
+          if (list) list.push(stored);
+          else byStream.set(stored.stream, [stored]);
+        }
+        await Promise.all(
+          [...byStream.values()].map(async (list) => {
+            for (const stored of list) await react(stored);
+          }),
+        );
         return { ops: [] };
       },
       deactivate: () => {},
@@ -110,15 +123,8 @@ export function executorReactions(deps: ExecutorDeps) {
     const plan = await planOf(planId);
     if (!plan) return;
     const { ready, wakeAt } = readySubtasks(plan, now());
-    for (const subtask of ready) {
-      await attempt('dispatch', () =>
-        commands.onPlan(planId, { type: 'DispatchSubtask', subtask_id: subtask.id, now: new Date(now()) }, {
-          // One id per subtask attempt: however many events ask, it is dispatched once.
-          command_id: uuidv5(`dispatch:${planId}:${subtask.id}:${subtask.attempt + 1}`),
-          correlation_id: stored.metadata.correlation_id ?? stored.metadata.command_id,
-          causation_id: stored.id,
-        }),
-      );
+    if (ready.length > 0) {
+      await attempt('dispatch', () => commands.onPlan(planId, { type: 'DispatchReady', now: new Date(now()) }, metaOf(stored, 'dispatch')));
     }
     if (wakeAt !== undefined) {
       const at = new Date(wakeAt).toISOString();

@@ -30,15 +30,11 @@ export function timerWorker(deps: { commands: Commands; toolCallTimeoutS: number
     if (!due(job, field(job.payload, 'at'))) return;
     const plan = (await commands.planState(planId).catch(() => undefined))?.state;
     if (!plan) return;
-    for (const subtask of readySubtasks(plan, now()).ready) {
-      try {
-        await commands.onPlan(planId, { type: 'DispatchSubtask', subtask_id: subtask.id, now: new Date(now()) }, {
-          command_id: uuidv5(`dispatch:${planId}:${subtask.id}:${subtask.attempt + 1}`),
-          causation_id: job.id,
-        });
-      } catch (error) {
-        if (!(error instanceof DomainError)) throw error;
-      }
+    if (readySubtasks(plan, now()).ready.length === 0) return;
+    try {
+      await commands.onPlan(planId, { type: 'DispatchReady', now: new Date(now()) }, { command_id: uuidv5(`wake:${job.id}`), causation_id: job.id });
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
     }
   }
 

@@ -231,6 +231,27 @@ describe('plan decider: execution invariants (rules 5, 6)', () => {
       .then([dispatched('c')]);
   });
 
+  it('DispatchReady dispatches every ready subtask in one decision, within the limit, and nothing when none is ready', () => {
+    plan(executing).when({ type: 'DispatchReady', now: NOW }).then([dispatched('a'), dispatched('b')]);
+    const oneAtATime: PlanEvent[] = [...approved, { type: 'PlanExecutionStarted', data: { max_parallel: 1 } }];
+    plan(oneAtATime).when({ type: 'DispatchReady', now: NOW }).then([dispatched('a')]);
+    plan([...executing, dispatched('a'), dispatched('b')]).when({ type: 'DispatchReady', now: NOW }).thenNothing();
+    plan([...executing, dispatched('a'), started('a'), succeeded('a'), dispatched('b'), started('b'), succeeded('b')])
+      .when({ type: 'DispatchReady', now: NOW })
+      .then([dispatched('c')]);
+    // A retry waits for its time; a plan that stopped executing dispatches nothing.
+    const retrying: PlanEvent[] = [
+      ...executing,
+      dispatched('a'),
+      { type: 'SubtaskFailed', data: { subtask_id: 'a', attempt: 1, error: 'boom', will_retry: true } },
+      { type: 'SubtaskRetryScheduled', data: { subtask_id: 'a', attempt: 2, not_before: later(10).toISOString() } },
+      dispatched('b'),
+    ];
+    plan(retrying).when({ type: 'DispatchReady', now: NOW }).thenNothing();
+    plan(retrying).when({ type: 'DispatchReady', now: later(10) }).then([{ type: 'SubtaskDispatched', data: { subtask_id: 'a', attempt: 2 } }]);
+    plan([...executing, { type: 'PlanCancelled', data: {} }]).when({ type: 'DispatchReady', now: NOW }).thenNothing();
+  });
+
   it('the last success completes the plan; a redelivered success is a no-op; a stale attempt is refused', () => {
     const almost: PlanEvent[] = [...executing, dispatched('a'), succeeded('a'), dispatched('b'), succeeded('b'), dispatched('c'), started('c')];
     const { state } = plan(almost)
