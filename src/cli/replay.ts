@@ -1,5 +1,6 @@
 // `planline replay <stream> [--at N] [--json]`: a stream as a timeline, one line per event with the
 // state after it, so "how did this plan end up here?" is answered by reading, not by guessing.
+import type { RunState } from '../commands/run.js';
 import type { EventStore, StoredEvent } from '../events/store.js';
 import { expectPositionals, parseCommandArgs, parseRevisionArg } from './args.js';
 import { CliFailure, UsageError } from './errors.js';
@@ -58,7 +59,7 @@ async function readUpTo(store: EventStore, { stream, at }: ReplayRequest): Promi
 // Text: `<revision>  <at>  <type>  <key fields>  | <state>`
 
 function printText(timeline: Timeline, io: CliIo): void {
-  const entries: TimelineEntry<PlanSnapshot | SessionSnapshot | null>[] = timeline.entries;
+  const entries: TimelineEntry<PlanSnapshot | SessionSnapshot | RunState | null>[] = timeline.entries;
   const states = stateColumn(timeline);
   const revisionWidth = String(entries.at(-1)?.event.revision ?? 0).length;
   const typeWidth = Math.max(...entries.map((e) => e.event.type.length));
@@ -81,6 +82,8 @@ function stateColumn(timeline: Timeline): string[] {
       return timeline.entries.map(({ state }) => describePlan(state));
     case 'session':
       return timeline.entries.map(({ state }) => describeSession(state));
+    case 'run':
+      return timeline.entries.map(({ state }) => describeRun(state));
     case 'other':
       return timeline.entries.map(() => '');
   }
@@ -89,6 +92,11 @@ function stateColumn(timeline: Timeline): string[] {
 function describePlan(plan: PlanSnapshot): string {
   const progress = plan.progress.total > 0 ? ` progress=${plan.progress.done}/${plan.progress.total}` : '';
   return `status=${plan.status} fsm=${plan.fsm_state}${progress}`;
+}
+
+function describeRun(run: RunState): string {
+  const waiting = Object.keys(run.pending).length;
+  return `status=${run.status} turn=${run.turn}${waiting ? ` waiting_for=${waiting}` : ''} tokens=${run.usage.total_tokens}`;
 }
 
 function describeSession(session: SessionSnapshot): string {
@@ -113,7 +121,7 @@ function printStateAt(timeline: Timeline, at: number, io: CliIo): void {
 // the state at N).
 
 function printJson(timeline: Timeline, io: CliIo): void {
-  const entries: TimelineEntry<PlanSnapshot | SessionSnapshot | null>[] = timeline.entries;
+  const entries: TimelineEntry<PlanSnapshot | SessionSnapshot | RunState | null>[] = timeline.entries;
   for (const { event, state, skipped } of entries) {
     io.out(
       JSON.stringify({

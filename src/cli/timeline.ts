@@ -3,6 +3,7 @@
 // the deciders decided on, not a re-implementation that could drift from them.
 import { planDecider, planFsmState, type PlanState, type PlanStatus } from '../commands/plan.js';
 import { sessionDecider, sessionFsmState, type SessionState } from '../commands/session.js';
+import { runDecider, type RunState } from '../commands/run.js';
 import type { FsmState } from '../commands/fsm.js';
 import { parseStreamName, streams, toDomainEvent, type DomainEvent } from '../events/catalog.js';
 import type { EventStore, Position, StoredEvent } from '../events/store.js';
@@ -33,6 +34,7 @@ export interface TimelineEntry<S> {
 export type Timeline =
   | { kind: 'plan'; stream: string; entries: TimelineEntry<PlanSnapshot>[] }
   | { kind: 'session'; stream: string; entries: TimelineEntry<SessionSnapshot>[] }
+  | { kind: 'run'; stream: string; entries: TimelineEntry<RunState>[] }
   /** Not a plan or session stream (another application's, or a kind we do not fold yet): events only. */
   | { kind: 'other'; stream: string; entries: TimelineEntry<null>[] };
 
@@ -43,6 +45,15 @@ export async function buildTimeline(store: EventStore, stream: string, events: r
       return { kind: 'plan', stream, entries: planTimeline(events) };
     case 'session':
       return { kind: 'session', stream, entries: await sessionTimeline(events, planAsOf(store)) };
+    case 'run': {
+      let run = runDecider.initialState();
+      const entries = events.map((event) => {
+        const folded = foldOne(runDecider.evolve, run, event);
+        run = folded.state;
+        return entry(event, run, folded.skipped);
+      });
+      return { kind: 'run', stream, entries };
+    }
     default:
       return { kind: 'other', stream, entries: events.map((event) => ({ event, state: null })) };
   }
