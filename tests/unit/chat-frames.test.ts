@@ -8,6 +8,7 @@ import { answerToolCall, parseApproval, toolDesk, type Approval, type Frame, typ
 import { toolRunner } from '../../src/cli/chat/tools.js';
 import { openWorkspace } from '../../src/cli/chat/workspace.js';
 import { parseInput } from '../../src/cli/chat/slash.js';
+import { pendingAfter } from '../../src/cli/chat/approval-state.js';
 import { renderFrame } from '../../src/cli/chat/render.js';
 
 const root = mkdtempSync(join(tmpdir(), 'planline-chat-frames-'));
@@ -157,6 +158,42 @@ describe('typed lines', () => {
     expect(parseInput('/agent', none).kind).toBe('problem');
     expect(parseInput('/agent wizard', none).kind).toBe('problem');
     expect(parseInput('/frobnicate', none)).toEqual({ kind: 'problem', message: 'unknown command /frobnicate' });
+  });
+});
+
+describe('lines while a tool call is being asked about', () => {
+  const asking = { pendingApproval: 'apr-1', askingAboutTool: true };
+
+  it('answers it (in order, one line each); slash commands still work; anything else asks again', () => {
+    expect(parseInput('y', asking)).toEqual({ kind: 'answer', approval: { decision: 'approve', remember: false } });
+    expect(parseInput('n wrong file', asking)).toEqual({ kind: 'answer', approval: { decision: 'reject', feedback: 'wrong file' } });
+    expect(parseInput('a', asking)).toEqual({ kind: 'answer', approval: { decision: 'approve', remember: true } });
+    expect(parseInput('what does it do?', asking)).toEqual({ kind: 'ask_again' });
+    expect(parseInput('', asking)).toEqual({ kind: 'ask_again' });
+    expect(parseInput('/quit', asking)).toEqual({ kind: 'quit' });
+    expect(parseInput('/approve', asking)).toEqual({ kind: 'send', frame: { type: 'plan_decision', approval_request_id: 'apr-1', decision: 'approve' } });
+    // Not asking: "y" is just a message.
+    expect(parseInput('y', { pendingApproval: undefined })).toEqual({ kind: 'send', frame: { type: 'user_message', content: 'y', role: 'user' } });
+  });
+});
+
+describe('the plan approval waiting for the user', () => {
+  const required = { type: 'plan_approval_required', plan_id: 'p1', approval_request_id: 'a1' };
+  it('opens with plan_approval_required, closes with the plan\'s outcome, follows a snapshot', () => {
+    const open = pendingAfter(undefined, required);
+    expect(open).toEqual({ approval_request_id: 'a1', plan_id: 'p1' });
+    expect(pendingAfter(open, { type: 'status', content: 'x' })).toBe(open);
+    for (const type of ['plan_approved', 'plan_rejected', 'plan_modification_requested', 'plan_expired', 'plan_superseded', 'plan_cancelled']) {
+      expect(pendingAfter(open, { type, plan_id: 'p1' })).toBeUndefined();
+    }
+    // Another plan's outcome leaves this one waiting.
+    expect(pendingAfter(open, { type: 'plan_cancelled', plan_id: 'p0' })).toBe(open);
+    // Fields nested in metadata, as older frames had them.
+    expect(pendingAfter(undefined, { type: 'plan_approval_required', metadata: { approval_request_id: 'a2', plan_id: 'p2' } })).toEqual({ approval_request_id: 'a2', plan_id: 'p2' });
+    const snapshot = { type: 'snapshot', offset: 7, metadata: { pending_approvals: [{ approval_request_id: 'a3', request_type: 'plan', details: { plan_id: 'p3' } }] } };
+    expect(pendingAfter(undefined, snapshot)).toEqual({ approval_request_id: 'a3', plan_id: 'p3' });
+    expect(pendingAfter(open, { type: 'snapshot', offset: 8, metadata: { pending_approvals: [] } })).toBeUndefined();
+    expect(pendingAfter(open, { type: 'snapshot', metadata: 'odd' })).toBeUndefined();
   });
 });
 

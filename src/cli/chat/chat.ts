@@ -9,7 +9,7 @@ import { lineInput } from './input.js';
 import type { ChatOptions } from './options.js';
 import { renderFrame } from './render.js';
 import { HELP, parseInput } from './slash.js';
-import { parseApproval, toolDesk, type Approval, type Frame, type ToolCall } from './tool-calls.js';
+import { toolDesk, type Approval, type Frame, type ToolCall } from './tool-calls.js';
 import { toolRunner } from './tools.js';
 import { openWorkspace } from './workspace.js';
 
@@ -90,19 +90,14 @@ export async function runChat(options: ChatOptions, io: CliIo, deps: ChatDeps = 
   const outcome = await new Promise<{ code: number; why?: string }>((finish) => {
     input = lineInput(stdin, { tty, ...(io.stdout ? { output: io.stdout } : {}) });
     input.onLine((line) => {
-      const waiting = asking[0];
-      if (waiting && !line.trim().startsWith('/')) {
-        const approval = parseApproval(line);
-        if (!approval) {
-          say('Answer y (run it), n [feedback] (refuse it) or a (run it and allow it for the rest of the session).');
-          return input?.prompt();
-        }
-        asking.shift();
-        waiting.answer(approval);
-        return input?.prompt(PROMPT);
-      }
-      const action = parseInput(line, { pendingApproval: pending?.approval_request_id });
+      const action = parseInput(line, { pendingApproval: pending?.approval_request_id, askingAboutTool: asking.length > 0 });
       switch (action.kind) {
+        case 'answer':
+          asking.shift()?.answer(action.approval);
+          return input?.prompt(PROMPT);
+        case 'ask_again':
+          say('Answer y (run it), n [feedback] (refuse it) or a (run it and allow it for the rest of the session).');
+          break;
         case 'send':
           socket.send(action.frame);
           break;

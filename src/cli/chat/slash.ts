@@ -1,7 +1,7 @@
 // A line the user typed, as what to do: plain text is a user message; slash commands decide the plan
 // waiting for approval, cancel, switch agents, show help or quit. Pure: a line and what is pending
 // in, an action out; a command that cannot be sent as typed is a `problem` and sends nothing.
-import type { Frame } from './tool-calls.js';
+import { parseApproval, type Approval, type Frame } from './tool-calls.js';
 
 export const AGENT_TYPES = ['coder', 'debug', 'ask', 'architect', 'universal'] as const;
 
@@ -10,11 +10,17 @@ export type InputAction =
   | { kind: 'help' }
   | { kind: 'quit' }
   | { kind: 'nothing' }
-  | { kind: 'problem'; message: string };
+  | { kind: 'problem'; message: string }
+  /** The answer to the tool call being asked about. */
+  | { kind: 'answer'; approval: Approval }
+  /** A line that answers neither the tool call being asked about nor anything else. */
+  | { kind: 'ask_again' };
 
 export interface InputState {
   /** The approval request of the plan waiting for the user's decision, if one is. */
   pendingApproval: string | undefined;
+  /** A tool call is being asked about: the next line that is not a slash command answers it. */
+  askingAboutTool?: boolean;
 }
 
 export const HELP = [
@@ -31,6 +37,10 @@ export const HELP = [
 
 export function parseInput(line: string, state: InputState): InputAction {
   const text = line.trim();
+  if (state.askingAboutTool && !text.startsWith('/')) {
+    const approval = parseApproval(text);
+    return approval ? { kind: 'answer', approval } : { kind: 'ask_again' };
+  }
   if (text === '') return { kind: 'nothing' };
   if (!text.startsWith('/')) return { kind: 'send', frame: { type: 'user_message', content: text, role: 'user' } };
   const match = /^\/(\S*)\s*([\s\S]*)$/.exec(text)!;
