@@ -1,6 +1,7 @@
 // `planline chat`: the terminal stand-in for the IDE. It opens the session's socket (a new session
 // unless --session), prints what the server sends, sends what the user types, and runs the agents'
 // tool calls in --workspace, asking first where the server says a call needs approval (unless --yes).
+import { clearLine, cursorTo } from 'node:readline';
 import { CliFailure } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { pendingAfter, type PendingApproval } from './approval-state.js';
@@ -29,8 +30,26 @@ export async function runChat(options: ChatOptions, io: CliIo, deps: ChatDeps = 
   const tty = io.stdin?.isTTY === true && io.stdout !== undefined;
   const workspace = openWorkspace(options.workspace);
   const run = toolRunner(workspace);
-  const say = (line: string) => (options.json ? io.err(line) : io.out(line));
-  const warn = (line: string) => io.err(line);
+  // On a terminal a line printed while the user types first clears the prompt (redrawn after it).
+  const terminal = tty ? io.stdout : undefined;
+  const clearPrompt = () => {
+    if (terminal) {
+      clearLine(terminal, 0);
+      cursorTo(terminal, 0);
+    }
+  };
+  const out = (line: string) => {
+    clearPrompt();
+    io.out(line);
+  };
+  const say = (line: string) => {
+    clearPrompt();
+    (options.json ? io.err : io.out)(line);
+  };
+  const warn = (line: string) => {
+    clearPrompt();
+    io.err(line);
+  };
 
   let pending: PendingApproval | undefined;
   const autoApproved = new Set<string>();
@@ -62,8 +81,8 @@ export async function runChat(options: ChatOptions, io: CliIo, deps: ChatDeps = 
   });
 
   function onFrame(frame: Frame): void {
-    if (options.json) io.out(JSON.stringify(frame));
-    else for (const line of renderFrame(frame)) io.out(line);
+    if (options.json) out(JSON.stringify(frame));
+    else for (const line of renderFrame(frame)) out(line);
 
     if (frame.type === 'session_info' && !announced && typeof frame.session_id === 'string') {
       announced = true;
