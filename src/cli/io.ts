@@ -7,6 +7,10 @@ export interface CliIo {
   /** One line of diagnostics, progress and summaries (stderr): what a person reads. */
   err: (line: string) => void;
   env: NodeJS.ProcessEnv;
+  /** Standard input, for the interactive command (chat); main.ts passes process.stdin. */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
+  /** The standard output stream itself, for a terminal's line editing and prompt (chat on a TTY). */
+  stdout?: NodeJS.WritableStream;
 }
 
 /** One `planline <name> …` command. `run` resolves to the process exit code. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// `planline`: the debugging CLI (replay, export, import, rebuild). Everything lives in run.ts; this
-// file only connects it to the process.
+// `planline`: the CLI (replay, export, import, rebuild; chat, the terminal IDE client). Everything
+// lives in run.ts; this file only connects it to the process.
 import { runCli } from './run.js';
 
 // `planline export | head` closes stdout early: that is the reader's choice, not a failure.
@@ -13,6 +13,8 @@ const code = await runCli(process.argv.slice(2), {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
   env: process.env,
+  stdin: process.stdin,
+  stdout: process.stdout,
 });
 
 // Exit once the output is flushed rather than when the event loop empties: the command is over, and a

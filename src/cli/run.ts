@@ -1,6 +1,7 @@
 // The CLI's core: argv → command → exit code. Everything a command prints goes through `io`, so tests
 // run exactly this in-process; main.ts only wires it to the real process.
 import { ConfigError } from '../config.js';
+import { chatCommand } from './chat/command.js';
 import { CliFailure, UsageError } from './errors.js';
 import { exportCommand } from './export.js';
 import { importCommand } from './import.js';
@@ -10,7 +11,7 @@ import { replayCommand } from './replay.js';
 
 export type { CliIo } from './io.js';
 
-const COMMANDS: readonly CliCommand[] = [replayCommand, exportCommand, importCommand, rebuildCommand];
+const COMMANDS: readonly CliCommand[] = [replayCommand, exportCommand, importCommand, rebuildCommand, chatCommand];
 const HELP_WORDS = ['help', '--help', '-h'];
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
