@@ -6,7 +6,7 @@ import { parseCommandArgs } from '../args.js';
 import { UsageError } from '../errors.js';
 
 export const CHAT = 'chat';
-export const DEFAULT_URL = 'http://127.0.0.1:3000';
+export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
 export interface ChatOptions {
   /** The server's base URL (http or https), without a trailing slash. */
