@@ -81,6 +81,8 @@ export interface Config {
   redisKeyPrefix: string;
   /** Undefined: embedded in-process bus and job queue. */
   natsUrl: string | undefined;
+  /** Namespace of the bus's subjects, streams and consumers (several deployments may share one NATS). */
+  natsPrefix: string;
   openai: OpenAiConfig | undefined;
   planApprovalTimeoutS: number;
   planApprovalTimeoutAction: PlanApprovalTimeoutAction;
@@ -160,6 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     natsUrl: e.NATS_URL,
+    natsPrefix: e.NATS_PREFIX,
     openai:
       e.OPENAI_API_KEY !== undefined || e.OPENAI_BASE_URL !== undefined
         ? { apiKey: e.OPENAI_API_KEY, baseUrl: e.OPENAI_BASE_URL, model: e.OPENAI_MODEL ?? DEFAULT_OPENAI_MODEL }
@@ -365,6 +368,10 @@ function keyPrefix(raw: string): Parsed<string> {
   return /^[\w.:{}-]{1,100}$/.test(raw) ? ok(raw) : bad(`expected up to 100 letters, digits and _ . : - { } (e.g. 'planline:'), got '${raw}'`);
 }
 
+function natsPrefix(raw: string): Parsed<string> {
+  return /^[A-Za-z0-9_-]{1,64}$/.test(raw) ? ok(raw) : bad(`expected 1-64 letters, digits, _ or - (e.g. 'planline'), got '${raw}'`);
+}
+
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 const envSchema = v.pipe(
@@ -375,6 +382,7 @@ const envSchema = v.pipe(
     REDIS_URL: v.optional(envVar(urlWithScheme(['redis:', 'rediss:']))),
     REDIS_KEY_PREFIX: v.optional(envVar(keyPrefix), 'planline:'),
     NATS_URL: v.optional(envVar(urlWithScheme(['nats:']))),
+    NATS_PREFIX: v.optional(envVar(natsPrefix), 'planline'),
     OPENAI_API_KEY: v.optional(envVar(anyText)),
     OPENAI_BASE_URL: v.optional(envVar(urlWithScheme(['http:', 'https:']))),
     OPENAI_MODEL: v.optional(envVar(anyText)),

@@ -63,7 +63,7 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
   const roles = new Set(viewsKind === 'redis' ? config.roles : [...config.roles, 'projector' as const]);
   const { bus, kind: busKind } = await openBus(config.natsUrl, {
     logger: log.child({ component: 'bus' }),
-    ...(options.busPrefix !== undefined ? { prefix: options.busPrefix } : {}),
+    prefix: options.busPrefix ?? config.natsPrefix,
     ...(options.busReconnectWaitMs !== undefined ? { reconnectWaitMs: options.busReconnectWaitMs } : {}),
   });
   // The client feed lives where its live frames can reach. With NATS, one feed projector serves every

@@ -18,7 +18,9 @@ const OWN_VARIABLES = [
   'PLAN_APPROVAL_TIMEOUT_S', 'PLAN_APPROVAL_TIMEOUT_ACTION', 'AUTH_SECRET', 'AUTH_JWKS_URL', 'AUTH_ISSUER', 'AUTH_AUDIENCE',
   'AUTH_JWKS_CACHE_S', 'AUTH_JWKS_COOLDOWN_S', 'ROLES', 'MAX_BODY_BYTES',
   'SHUTDOWN_TIMEOUT_MS', 'LOG_LEVEL', 'FEED_HISTORY', 'WS_HEARTBEAT_MS', 'WS_MAX_CONNECTIONS', 'WS_MAX_FRAME_BYTES',
-  'WS_MAX_BUFFERED_BYTES', 'WS_MAX_FRAMES_PER_SECOND',
+  'WS_MAX_BUFFERED_BYTES', 'WS_MAX_FRAMES_PER_SECOND', 'NATS_PREFIX', 'PLAN_MAX_PARALLEL', 'SUBTASK_MAX_ATTEMPTS',
+  'SUBTASK_RETRY_BACKOFF_MS', 'PLAN_MAX_REPLANS', 'MULTITASK_STRATEGY', 'TOOL_CALL_TIMEOUT_S', 'AGENT_MAX_TURNS',
+  'WORKER_CONCURRENCY', 'MODEL_TIMEOUT_MS',
 ];
 
 describe('loadConfig', () => {
@@ -30,6 +32,7 @@ describe('loadConfig', () => {
       redisUrl: undefined,
       redisKeyPrefix: 'planline:',
       natsUrl: undefined,
+      natsPrefix: 'planline',
       openai: undefined,
       planApprovalTimeoutS: 300,
       planApprovalTimeoutAction: 'expire',
@@ -40,6 +43,17 @@ describe('loadConfig', () => {
       logLevel: 'info',
       feedHistory: 1_000,
       ws: { heartbeatMs: 30_000, maxConnections: 20_000, maxFrameBytes: 1_048_576, maxBufferedBytes: 1_048_576, maxFramesPerSecond: 50 },
+      execution: {
+        maxParallel: 4,
+        maxAttempts: 3,
+        retryBackoffMs: 1_000,
+        maxReplans: 1,
+        multitask: 'enqueue',
+        toolCallTimeoutS: 600,
+        maxTurns: 25,
+        workerConcurrency: 8,
+        modelTimeoutMs: 120_000,
+      },
     });
   });
 
@@ -78,6 +92,16 @@ describe('loadConfig', () => {
       WS_MAX_FRAME_BYTES: '4096',
       WS_MAX_BUFFERED_BYTES: '65536',
       WS_MAX_FRAMES_PER_SECOND: '10',
+      NATS_PREFIX: 'team_a',
+      PLAN_MAX_PARALLEL: '2',
+      SUBTASK_MAX_ATTEMPTS: '5',
+      SUBTASK_RETRY_BACKOFF_MS: '250',
+      PLAN_MAX_REPLANS: '0',
+      MULTITASK_STRATEGY: 'Interrupt',
+      TOOL_CALL_TIMEOUT_S: '30',
+      AGENT_MAX_TURNS: '7',
+      WORKER_CONCURRENCY: '3',
+      MODEL_TIMEOUT_MS: '5000',
     });
     expect(config).toEqual({
       port: 9000,
@@ -86,6 +110,7 @@ describe('loadConfig', () => {
       redisUrl: 'redis://127.0.0.1:6379/2',
       redisKeyPrefix: 'team-a:planline:',
       natsUrl: 'nats://127.0.0.1:4222',
+      natsPrefix: 'team_a',
       openai: { apiKey: 'sk-test', baseUrl: 'https://llm.example.com/v1', model: 'gpt-4.1' },
       planApprovalTimeoutS: 60,
       planApprovalTimeoutAction: 'approve',
@@ -96,12 +121,26 @@ describe('loadConfig', () => {
       logLevel: 'debug',
       feedHistory: 50,
       ws: { heartbeatMs: 1_000, maxConnections: 3, maxFrameBytes: 4_096, maxBufferedBytes: 65_536, maxFramesPerSecond: 10 },
+      execution: {
+        maxParallel: 2,
+        maxAttempts: 5,
+        retryBackoffMs: 250,
+        maxReplans: 0,
+        multitask: 'interrupt',
+        toolCallTimeoutS: 30,
+        maxTurns: 7,
+        workerConcurrency: 3,
+        modelTimeoutMs: 5_000,
+      },
     });
   });
 
   describe('names each bad value and why', () => {
     it.each([
       [{ PORT: 'abc' }, "PORT: expected an integer 1-65535, got 'abc'"],
+      [{ MULTITASK_STRATEGY: 'queue' }, "MULTITASK_STRATEGY: expected one of enqueue, interrupt, reject, got 'queue'"],
+      [{ PLAN_MAX_PARALLEL: '0' }, "PLAN_MAX_PARALLEL: expected an integer 1-1000 (subtasks), got '0'"],
+      [{ NATS_PREFIX: 'a.b' }, "NATS_PREFIX: expected 1-64 letters, digits, _ or - (e.g. 'planline'), got 'a.b'"],
       [{ PORT: '0' }, "PORT: expected an integer 1-65535, got '0'"],
       [{ PORT: '65536' }, "PORT: expected an integer 1-65535, got '65536'"],
       [{ PORT: '80.5' }, "PORT: expected an integer 1-65535, got '80.5'"],
