@@ -1,5 +1,6 @@
 // Request bodies and query strings, validated at the edge with valibot. Unknown keys are ignored
 // (the IDE protocol promises that); wrong types and missing fields get a 400 that names the field.
+import { MULTITASK_STRATEGIES } from '../commands/session.js';
 import * as v from 'valibot';
 import { AGENT_TYPES, sessionMode } from '../events/catalog.js';
 import { MAX_SUBTASKS } from '../commands/dag.js';
@@ -33,6 +34,8 @@ export const userMessageBody = v.object({
   content: v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(100_000)),
   role: v.optional(v.literal('user')),
   agent_type: v.optional(v.picklist(AGENT_TYPES)),
+  /** What the message does while the session is busy (default MULTITASK_STRATEGY). */
+  strategy: v.optional(v.picklist(MULTITASK_STRATEGIES)),
 });
 
 export const reasonBody = v.object({ reason });

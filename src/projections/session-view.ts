@@ -117,7 +117,8 @@ export function nextSessionDoc(doc: SessionDoc | undefined, event: SessionEvent,
     case 'UserMessageReceived':
       return withFsm({
         ...base,
-        phase: 'classify',
+        // A queued message (the session was busy) waits: the session stays where it is.
+        ...(event.data.queued ? {} : { phase: 'classify' as const }),
         message_count: base.message_count + 1,
         ...(event.data.agent_type ? { agent_type: event.data.agent_type } : {}),
         ...(base.description === undefined ? describedAs(event.data.content) : {}),
@@ -127,6 +128,10 @@ export function nextSessionDoc(doc: SessionDoc | undefined, event: SessionEvent,
         ? withFsm({ ...base, phase: 'planning', current_plan_id: event.data.plan_id, current_plan_status: null })
         : withFsm({ ...base, phase: 'execution' });
     case 'TaskClassificationFailed':
+      return withFsm({ ...base, phase: 'idle' });
+    case 'QueuedMessageStarted':
+      return withFsm({ ...base, phase: 'classify' });
+    case 'TaskFinished':
       return withFsm({ ...base, phase: 'idle' });
     case 'SessionSuspended':
       return withFsm({ ...base, status: 'suspended' });

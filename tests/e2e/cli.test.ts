@@ -287,11 +287,11 @@ describe('planline replay', () => {
   it('replays streams it does not fold as plain events', async () => {
     const path = freshDb();
     await withStore(path, (store) =>
-      store.append('run-42', [{ id: randomUUID(), type: 'RunStarted', data: { run_id: 'run-42', agent: 'coder' }, metadata: { command_id: 'c', correlation_id: 'c', causation_id: 'c', at: '2025-01-01T00:00:00.000Z', schema_version: 1 } }], 'no_stream'),
+      store.append('audit-42', [{ id: randomUUID(), type: 'AuditRecorded', data: { audit_id: 'audit-42', by: 'ops' }, metadata: { command_id: 'c', correlation_id: 'c', causation_id: 'c', at: '2025-01-01T00:00:00.000Z', schema_version: 1 } }], 'no_stream'),
     );
-    const run = await cli(['replay', 'run-42'], sqliteEnv(path));
+    const run = await cli(['replay', 'audit-42'], sqliteEnv(path));
     expect(run.code).toBe(0);
-    expect(run.out).toEqual(['0  2025-01-01T00:00:00.000Z  RunStarted  run_id=run-42 agent=coder']);
+    expect(run.out).toEqual(['0  2025-01-01T00:00:00.000Z  AuditRecorded  audit_id=audit-42 by=ops']);
   });
 
   it('fails with exit code 1 for an unknown stream, and for --at past the end', async () => {

@@ -362,19 +362,23 @@ export function coreSuite(mode: Mode) {
       expectProblem(await c.post(`/plans/${rejected.plan_id}/cancel`), 409, 'illegal_transition');
     });
 
-    test('a message while the plan is approved is 409 illegal_transition naming plan_execution and the legal commands', async () => {
+    test('a message while the plan is approved follows the multitask strategy: queued by default, 409 session_busy with reject', async () => {
       const { c } = ctx;
       const plan = await draftPlan(c);
       expect((await decide(c, plan.plan_id, plan.approval_request_id, 'approve')).status).toBe(200);
       const head = await logHead(c);
-      const refused = expectProblem(await c.post(`/sessions/${plan.session_id}/messages`, { content: 'change of plan' }), 409, 'illegal_transition');
+      const refused = expectProblem(await c.post(`/sessions/${plan.session_id}/messages`, { content: 'change of plan', strategy: 'reject' }), 409, 'session_busy');
       expect(refused.fsm_state).toBe('plan_execution');
       expect(refused.detail).toMatch(/plan_execution/);
-      expect(refused.legal_commands).toEqual(expect.arrayContaining(['SuspendSession', 'CompleteSession']));
-      expect(refused.legal_commands).not.toContain('ReceiveUserMessage');
-      expect(refused.legal_transitions).toEqual(expect.arrayContaining(['completed', 'error_handling']));
+      expect(refused.current_plan_id).toBe(plan.plan_id);
       expect(await logHead(c)).toBe(head);
-      expect((await read(c, `/plans/${plan.plan_id}`, head)).body.status).toBe('approved');
+      // Without a strategy the message waits for the plan (MULTITASK_STRATEGY defaults to enqueue).
+      const queued = await c.post(`/sessions/${plan.session_id}/messages`, { content: 'and then this' });
+      expect(queued.status).toBe(201);
+      const events = await streamEvents(c, `session-${plan.session_id}`);
+      expect(events.at(-1)).toMatchObject({ type: 'UserMessageReceived', data: { content: 'and then this', queued: true } });
+      expect((await read(c, `/plans/${plan.plan_id}`, queued.body.position)).body.status).toBe('approved');
+      expect((await read(c, `/sessions/${plan.session_id}`, queued.body.position)).body.fsm_state).toBe('plan_execution');
     });
 
     test('suspend, resume and complete a session; completing cancels the plan under review', async () => {

@@ -23,7 +23,8 @@ for (const mode of modes) {
       let server: TestServer;
       let c: Client;
       beforeAll(async () => {
-        server = await startServer({ ...mode.env, PLAN_APPROVAL_TIMEOUT_S: '1' });
+        // The approval timer is the executor's; without workers an approved plan's execution starts and waits.
+        server = await startServer({ ...mode.env, PLAN_APPROVAL_TIMEOUT_S: '1', ROLES: 'edge,projector,executor' });
         c = client(server.api);
       });
       afterAll(() => server.dispose());
@@ -58,10 +59,10 @@ for (const mode of modes) {
         // Too late to decide.
         expectProblem(await decide(c, open.plan_id, open.approval_request_id, 'approve'), 409, 'approval_closed');
 
-        // The plan approved in time stays approved by its user, with one decision, after its deadline too.
+        // The plan approved in time stays approved by its user (and executing), with one decision, after its deadline too.
         const decidedDeadline = Date.parse(approved.body.approval.deadline);
         await new Promise((resolve) => setTimeout(resolve, Math.max(0, decidedDeadline + 300 - Date.now())));
-        expect((await c.get(`/plans/${decided.plan_id}`)).body).toMatchObject({ status: 'approved', approval: { decided_by: 'user' } });
+        expect((await c.get(`/plans/${decided.plan_id}`)).body).toMatchObject({ status: 'executing', approval: { decided_by: 'user' } });
         expect((await streamEvents(c, `plan-${decided.plan_id}`)).filter((e) => DECISION_EVENTS.includes(e.type)).map((e) => e.type)).toEqual(['PlanApproved']);
       });
     });
@@ -70,14 +71,14 @@ for (const mode of modes) {
       let server: TestServer;
       let c: Client;
       beforeAll(async () => {
-        server = await startServer({ ...mode.env, PLAN_APPROVAL_TIMEOUT_S: '1', PLAN_APPROVAL_TIMEOUT_ACTION: 'approve' });
+        server = await startServer({ ...mode.env, PLAN_APPROVAL_TIMEOUT_S: '1', PLAN_APPROVAL_TIMEOUT_ACTION: 'approve', ROLES: 'edge,projector,executor' });
         c = client(server.api);
       });
       afterAll(() => server.dispose());
 
-      test('an undecided plan is approved by the timeout', async () => {
+      test('an undecided plan is approved by the timeout, and its execution starts', async () => {
         const plan = await draftPlan(c);
-        const approved = await planBecomes(c, plan.plan_id, 'approved');
+        const approved = await planBecomes(c, plan.plan_id, 'executing');
         expect(approved).toMatchObject({ fsm_state: 'plan_execution', approval: { status: 'approved', decision: 'approve', decided_by: 'timeout' } });
         const events = await streamEvents(c, `plan-${plan.plan_id}`);
         const decisions = events.filter((e) => DECISION_EVENTS.includes(e.type));

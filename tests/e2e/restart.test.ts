@@ -154,14 +154,15 @@ for (const mode of modes) {
     test('a deadline set before a restart still fires after it (from the log, not the new config)', async () => {
       const prefix = uniquePrefix(`e2e-deadline-${randomUUID().slice(0, 8)}`);
       prefixes.push(prefix);
-      const first = await start({ ...mode.env, PLAN_APPROVAL_TIMEOUT_S: '2' }, { viewsKeyPrefix: prefix });
+      // The approval timer is the executor's job.
+      const first = await start({ ...mode.env, PLAN_APPROVAL_TIMEOUT_S: '2', ROLES: 'edge,projector,executor' }, { viewsKeyPrefix: prefix });
       const plan = await draftPlan(first.c);
       const deadline = Date.parse(plan.approval.deadline as string);
       await first.server.close();
       expect(Date.now(), 'the restart must happen before the deadline').toBeLessThan(deadline - 500);
 
       // The new server's own timeout is the default 300 s: the deadline that counts is the recorded one.
-      const second = await start(mode.env, { dir: first.server.dir, viewsKeyPrefix: prefix });
+      const second = await start({ ...mode.env, ROLES: 'edge,projector,executor' }, { dir: first.server.dir, viewsKeyPrefix: prefix });
       const c = second.c;
       expect((await read(c, `/plans/${plan.plan_id}`, plan.position)).body.status).toBe('awaiting_approval');
       const expired = await eventually(() => c.get(`/plans/${plan.plan_id}`), (r) => r.body?.status === 'expired', 6_000, 'the plan to expire after the restart');

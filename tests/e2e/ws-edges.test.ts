@@ -97,7 +97,7 @@ describe.skipIf(!redisUp || !natsUp)('two edges on Redis and NATS, one feed proj
     });
     const env = { REDIS_URL, NATS_URL };
     const projector = async () => {
-      const started = await start({ ...env, ROLES: 'edge,projector,executor' }, { viewsKeyPrefix, busPrefix, ...(dir ? { dir } : {}) });
+      const started = await start({ ...env, ROLES: 'edge,projector' }, { viewsKeyPrefix, busPrefix, ...(dir ? { dir } : {}) });
       dir = started.server.dir;
       return started;
     };

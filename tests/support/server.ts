@@ -43,12 +43,14 @@ export interface StartOptions {
 
 /**
  * Start a server with `env` (the variables of DESIGN §7). EVENTSTORE_URL defaults to a SQLite file in
- * a new temp directory; PORT is always 0 (an ephemeral port); LOG_LEVEL defaults to warn.
+ * a new temp directory; PORT is always 0 (an ephemeral port); LOG_LEVEL defaults to warn. ROLES defaults
+ * to `edge,projector`: the lifecycle suites drive plans by hand and must not have an executor running
+ * them; tests of execution (and of the approval timer, an executor's job) ask for the roles they need.
  */
 export async function startServer(env: Record<string, string | undefined> = {}, options: StartOptions = {}): Promise<TestServer> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'planline-e2e-'));
   const config = {
-    ...loadConfig({ HOST: '127.0.0.1', EVENTSTORE_URL: `sqlite:${join(dir, 'planline.db')}`, LOG_LEVEL: 'warn', ...env }),
+    ...loadConfig({ HOST: '127.0.0.1', EVENTSTORE_URL: `sqlite:${join(dir, 'planline.db')}`, LOG_LEVEL: 'warn', ROLES: 'edge,projector', ...env }),
     // PORT must be 1-65535 in the environment; the tests want the OS to pick a free one.
     port: 0,
   };
