@@ -846,7 +846,7 @@ describe('views projection', () => {
     const w = await inReview();
     const before = w.count(HISTORY);
     const foreign: StoredEvent[] = [
-      { ...w.log[0]!, id: 'x1', stream: 'run-r1', type: 'RunStarted', position: 100, revision: 0 },
+      { ...w.log[0]!, id: 'x1', stream: 'job-r1', type: 'RunStarted', position: 100, revision: 0 },
       { ...w.log[0]!, id: 'x2', stream: `session-${S}`, type: 'SomethingNewer', position: 101, revision: 9 },
       { ...w.log[0]!, id: 'x3', stream: '$ce-plan', type: 'PlanDrafted', position: 102, revision: 0 },
     ];
