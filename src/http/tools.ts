@@ -9,7 +9,6 @@ import type { Commands } from '../commands/service.js';
 import type { RunState } from '../commands/run.js';
 import { commandCounter } from './counted.js';
 import type { Metrics } from './metrics.js';
-import { fail } from './problem.js';
 import { commandMeta, etag, jsonBody } from './request.js';
 import { toolDecisionBody, toolResultBody } from './schemas.js';
 
@@ -24,8 +23,8 @@ export function toolRoutes(commands: Commands, metrics: Metrics) {
   const counted = commandCounter(metrics);
 
   async function policyOf(sessionId: string) {
-    const { session, revision } = await commands.sessionState(sessionId);
-    if (!session.exists || session.deleted) fail(404, 'session_not_found', `session ${sessionId} does not exist`, { session_id: sessionId });
+    // Fresh: a remembered approval may have been recorded by another process.
+    const { session, revision } = await commands.sessionState(sessionId, { fresh: true });
     return { policy: session.tool_policy, revision };
   }
 

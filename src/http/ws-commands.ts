@@ -40,7 +40,8 @@ export function wsCommands(commands: Commands, metrics?: Metrics) {
       if (plan.state.session_id !== sessionId) throw notFound('plan', planId);
       return { plan_id: planId };
     }
-    const { session } = await commands.sessionState(sessionId);
+    // Fresh: the executor that started the task may be another process.
+    const { session } = await commands.sessionState(sessionId, { fresh: true });
     if (session.current_plan_id) return { plan_id: session.current_plan_id };
     if (session.current_run_id) return { run_id: session.current_run_id };
     throw conflict('nothing_to_cancel', `session ${sessionId} has no plan or task to cancel`, { session_id: sessionId });
@@ -50,7 +51,7 @@ export function wsCommands(commands: Commands, metrics?: Metrics) {
   async function isToolCall(sessionId: string, approvalRequestId: string): Promise<boolean> {
     const runId = runOfCall(approvalRequestId);
     if (runId === undefined) return false;
-    const run = await commands.runState(runId);
+    const run = await commands.runState(runId, { fresh: true });
     return run.state.exists && run.state.session_id === sessionId;
   }
 

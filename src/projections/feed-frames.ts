@@ -368,13 +368,13 @@ const renderers: Renderers = {
     if (!run) return [];
     const { error } = event.data;
     const code = event.data.code ?? 'run_failed';
-    if (run.kind === 'subtask') return [status(`The ${run.agent} agent stopped: ${clip(error)}`, { code, ...aboutRun(run) })];
+    if (run.kind === 'subtask') return [status(`The ${run.agent} agent stopped: ${clip(error)}`, { code, ...aboutRun(run) }, aboutRun(run))];
     return [{ type: 'error', code, content: `The ${run.agent} agent failed: ${error}`, error, ...aboutRun(run), metadata: { code, ...aboutRun(run) } }];
   },
   RunCancelled: ({ event, run }) => {
     if (!run) return [];
     const reason = event.data.reason;
-    return [status(`The ${run.agent} agent was stopped${reason ? `: ${clip(reason)}` : ''}`, { ...aboutRun(run), ...(reason ? { reason } : {}) })];
+    return [status(`The ${run.agent} agent was stopped${reason ? `: ${clip(reason)}` : ''}`, { ...aboutRun(run), ...(reason ? { reason } : {}) }, aboutRun(run))];
   },
 };
 
