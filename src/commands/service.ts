@@ -469,8 +469,9 @@ export function createCommands(handler: CommandHandler, policy: PlanningPolicy =
     },
 
     /** The command side's view of a session: its state and derived FSM state. */
-    async sessionState(sessionId: string): Promise<{ session: SessionState; fsm_state: FsmState; revision: number }> {
-      const loaded = await handler.load(streams.session(sessionId), sessionDecider);
+    /** `fresh`: caught up with the log first (what another process appended since this one last looked). */
+    async sessionState(sessionId: string, options: { fresh?: boolean } = {}): Promise<{ session: SessionState; fsm_state: FsmState; revision: number }> {
+      const loaded = await handler.load(streams.session(sessionId), sessionDecider, options);
       if (!loaded.state.exists || loaded.state.deleted) throw notFound('session', sessionId);
       return { session: loaded.state, fsm_state: sessionFsmState(await sessionView(loaded.state)), revision: loaded.revision };
     },

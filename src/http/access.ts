@@ -39,6 +39,8 @@ export type AccessRule =
   | { kind: 'session'; param: string; need: Need }
   /** The plan named by the path parameter, through its session. */
   | { kind: 'plan'; param: string; need: Need }
+  /** The agent run named by the path parameter, through its session. */
+  | { kind: 'run'; param: string; need: Need }
   /** A raw event stream: only a session's or plan's stream, for principals that may read that session. */
   | { kind: 'stream'; param: string };
 
@@ -46,6 +48,7 @@ const open = { kind: 'open' } as const;
 const anyPrincipal = { kind: 'principal' } as const;
 const session = (need: Need): AccessRule => ({ kind: 'session', param: 'id', need });
 const plan = (need: Need): AccessRule => ({ kind: 'plan', param: 'id', need });
+const run = (need: Need): AccessRule => ({ kind: 'run', param: 'id', need });
 
 /** `METHOD /path` (as routed, without the /api/v1 prefix) → its rule. Every route has exactly one. */
 export const ACCESS_RULES: Readonly<Record<string, AccessRule>> = {
@@ -67,6 +70,12 @@ export const ACCESS_RULES: Readonly<Record<string, AccessRule>> = {
   'POST /sessions/:id/resume': session('command'),
   'POST /sessions/:id/complete': session('command'),
   'POST /sessions/:id/plan-decision': session('command'),
+  'GET /sessions/:id/tool-policy': session('read'),
+  'PUT /sessions/:id/tool-policy': session('command'),
+  'PATCH /sessions/:id/tool-policy': session('command'),
+  // The call must be one of this session's runs' (the use case checks; another's is unknown_call).
+  'POST /sessions/:id/tool-calls/:call_id/result': session('command'),
+  'POST /sessions/:id/tool-calls/:call_id/decision': session('command'),
   'GET /sessions/:id/shares': session('read'),
   'PUT /sessions/:id/shares/:principal': session('own'),
   'DELETE /sessions/:id/shares/:principal': session('own'),
@@ -77,6 +86,8 @@ export const ACCESS_RULES: Readonly<Record<string, AccessRule>> = {
   'POST /plans/:id/revisions': plan('command'),
   'POST /plans/:id/decision': plan('command'),
   'POST /plans/:id/cancel': plan('command'),
+
+  'GET /runs/:id': run('read'),
 
   'GET /approvals': anyPrincipal, // lists what the principal may read
   'GET /agents': anyPrincipal, // the agent definitions: no session data
@@ -117,7 +128,7 @@ export interface AccessDeps {
   log: Logger;
 }
 
-const notFoundProblem = (what: 'session' | 'plan', id: string) => problem(404, `${what}_not_found`, `${what} ${id} does not exist`, { [`${what}_id`]: id });
+const notFoundProblem = (what: 'session' | 'plan' | 'run', id: string) => problem(404, `${what}_not_found`, `${what} ${id} does not exist`, { [`${what}_id`]: id });
 
 export function accessMiddleware(deps: AccessDeps): MiddlewareHandler {
   async function check(c: Context, rule: AccessRule, params: Record<string, string>, principal: Principal): Promise<Response | undefined> {
@@ -141,10 +152,17 @@ export function accessMiddleware(deps: AccessDeps): MiddlewareHandler {
         const refusal = accessRefusal(found.session_id, principal.id, found.access, rule.need);
         return refusal ? problemResponse(c, problemOf(refusal)) : undefined;
       }
+      case 'run': {
+        const id = params[rule.param] ?? '';
+        const found = await deps.commands.runAccess(id, principal.id);
+        if (!found.exists || found.access === 'none') return problemResponse(c, notFoundProblem('run', id));
+        const refusal = accessRefusal(found.session_id, principal.id, found.access, rule.need);
+        return refusal ? problemResponse(c, problemOf(refusal)) : undefined;
+      }
       case 'stream': {
         const name = params[rule.param] ?? '';
         const stream = parseStreamName(name);
-        // The raw log of a session (deleted ones too: debugging what happened) or of one of its plans.
+        // The raw log of a session (deleted ones too: debugging what happened) or of one of its plans or runs.
         const found =
           stream === undefined
             ? undefined

@@ -1,6 +1,6 @@
 // The HTTP edge: one Hono app with the API under /api/v1. Cross-cutting concerns live here and only
 // here: auth and access (access.ts), body limits, problem+json errors, metrics. Routes are in
-// sessions.ts / commands.ts / shares.ts / queries.ts / agents.ts / ops.ts; the socket in ws-edge.ts.
+// sessions.ts / commands.ts / tools.ts / shares.ts / queries.ts / agents.ts / ops.ts; the socket in ws-edge.ts.
 import { Hono, type MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { DomainError } from '../commands/errors.js';
@@ -18,6 +18,7 @@ import { commandRoutes } from './commands.js';
 import { queryRoutes } from './queries.js';
 import { sessionRoutes } from './sessions.js';
 import { agentRoutes } from './agents.js';
+import { toolRoutes } from './tools.js';
 import { opsRoutes, type ReadinessCheck } from './ops.js';
 
 export interface ApiDeps {
@@ -76,6 +77,7 @@ export function createApp(deps: ApiDeps) {
   }
   api.route('/', sessionRoutes(deps.commands, deps.views, deps.consistency, deps.metrics));
   api.route('/', commandRoutes(deps.commands, deps.metrics));
+  api.route('/', toolRoutes(deps.commands, deps.metrics));
   api.route('/', shareRoutes(deps.commands, deps.views, deps.consistency, deps.metrics));
   api.route('/', queryRoutes(deps.views, deps.store, deps.consistency, deps.startup));
   api.route('/', agentRoutes(deps.views, deps.store, deps.consistency, deps.startup));

@@ -7,6 +7,11 @@ import type { ConversationMessageDoc } from '../projections/conversation-view.js
 import { planSummary, subtaskBody, type PlanDoc } from '../projections/plan-view.js';
 import type { AgentSwitchView, SessionDoc } from '../projections/session-view.js';
 import type { HistoryDoc } from '../projections/history-view.js';
+import type { RunDoc } from '../projections/run-view.js';
+import { ZERO_USAGE, type Usage } from '../agents/model.js';
+
+/** Tokens spent so far (summed by the run read model; zero before any model turn). */
+const usageOf = (doc: Record<string, unknown>): Usage => (doc.usage as Usage | undefined) ?? ZERO_USAGE;
 
 /**
  * A session: Planline's fields and, beside them, the IDE's `SessionModel` / `SessionInfo` (`id`,
@@ -34,6 +39,7 @@ export function sessionBody(s: SessionDoc) {
     revision: s.stream_revision,
     owner: s.owner,
     shares: sharesBody(s),
+    usage: usageOf(s),
   };
 }
 
@@ -83,7 +89,32 @@ export function planBody(p: PlanDoc) {
     finished_at: p.finished_at ?? null,
     duration_seconds: p.duration_seconds ?? null,
     reason: p.reason ?? null,
+    usage: usageOf(p),
     stream_revision: p.stream_revision,
+  };
+}
+
+/** GET /runs/:id: an agent run, its turns, calls and token usage. */
+export function runBody(r: RunDoc) {
+  return {
+    run_id: r.run_id,
+    session_id: r.session_id,
+    kind: r.kind,
+    agent_type: r.agent,
+    task: r.task,
+    plan_id: r.plan_id ?? null,
+    subtask_id: r.subtask_id ?? null,
+    attempt: r.attempt ?? null,
+    status: r.status,
+    turns: r.turns,
+    tool_calls: r.tool_calls,
+    waiting_for: r.waiting_for,
+    usage: usageOf(r),
+    result: r.result ?? null,
+    error: r.error ?? null,
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+    stream_revision: r.stream_revision,
   };
 }
 

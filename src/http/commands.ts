@@ -12,6 +12,7 @@ import {
   flattenDecision,
   reasonBody,
   revisePlanBody,
+  strategyFromMetadata,
   userMessageBody,
 } from './schemas.js';
 import type { Metrics } from './metrics.js';
@@ -49,10 +50,17 @@ export function commandRoutes(commands: Commands, metrics: Metrics) {
   const counted = commandCounter(metrics);
 
   app.post('/sessions/:id/messages', async (c) => {
-    const body = await jsonBody(c, userMessageBody);
+    const body = await jsonBody(c, userMessageBody, strategyFromMetadata);
     const done = await counted('ReceiveUserMessage', () => commands.sendUserMessage(c.req.param('id'), body, commandMeta(c)));
     return c.json(
-      { session_id: done.session_id, message_id: done.message_id, superseded_plan_id: done.superseded_plan_id ?? null, position: done.position },
+      {
+        session_id: done.session_id,
+        message_id: done.message_id,
+        superseded_plan_id: done.superseded_plan_id ?? null,
+        // The session was busy and the message waits its turn (multitask strategy enqueue).
+        queued: done.queued,
+        position: done.position,
+      },
       // A retry with the same Idempotency-Key created nothing new: 200, as for POST /plans and /sessions.
       done.changed ? 201 : 200,
     );

@@ -9,12 +9,14 @@ import { SESSIONS, type SessionDoc } from '../projections/session-view.js';
 import { HISTORY, indexNames, type HistoryDoc } from '../projections/views-projection.js';
 import { CONVERSATION, type ConversationMessageDoc } from '../projections/conversation-view.js';
 import { SESSION_CONTENTS, type SessionContentsDoc } from '../projections/session-contents.js';
+import { RUNS } from '../projections/collections.js';
+import type { RunDoc } from '../projections/run-view.js';
 import { waitForRequested, type ReadConsistency, type StartupGate } from './consistency.js';
 import { accessOf } from '../commands/access.js';
 import { fail } from './problem.js';
 import { etag, query } from './request.js';
 import { conversationQuery, historyQuery, listApprovalsQuery, listSessionsQuery, streamQuery } from './schemas.js';
-import { agentSwitchBody, approvalBody, chatMessageBody, historyBody, pendingApprovalBody, planBody, planStatusBody, sessionBody } from './bodies.js';
+import { agentSwitchBody, approvalBody, chatMessageBody, historyBody, pendingApprovalBody, planBody, planStatusBody, runBody, sessionBody } from './bodies.js';
 
 const DEFAULT_PAGE = 50;
 /** Chat messages in one history page: the IDE asks once, without a limit, and shows what it gets. */
@@ -32,7 +34,7 @@ export function queryRoutes(views: ViewStore, store: EventStore, consistency: Re
     return { docs: docs as unknown as T[], next_cursor: members.length === limit && last ? String(last.score) : null };
   }
 
-  async function requireDoc<T>(collection: string, id: string, what: 'session' | 'plan'): Promise<T> {
+  async function requireDoc<T>(collection: string, id: string, what: 'session' | 'plan' | 'run'): Promise<T> {
     const doc = await views.get(collection, id);
     if (!doc) fail(404, `${what}_not_found`, `${what} ${id} does not exist`, { [`${what}_id`]: id });
     return doc as unknown as T;
@@ -109,6 +111,13 @@ export function queryRoutes(views: ViewStore, store: EventStore, consistency: Re
     const plan = await requireDoc<PlanDoc>(PLANS, c.req.param('id'), 'plan');
     c.header('ETag', etag(plan.stream_revision));
     return c.json(planStatusBody(plan));
+  });
+
+  app.get('/runs/:id', async (c) => {
+    await caughtUp(c);
+    const run = await requireDoc<RunDoc>(RUNS, c.req.param('id'), 'run');
+    c.header('ETag', etag(run.stream_revision));
+    return c.json(runBody(run));
   });
 
   app.get('/approvals', async (c) => {

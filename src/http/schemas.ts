@@ -1,11 +1,11 @@
 // Request bodies and query strings, validated at the edge with valibot. Unknown keys are ignored
 // (the IDE protocol promises that); wrong types and missing fields get a 400 that names the field.
-import { MULTITASK_STRATEGIES } from '../commands/session.js';
 import * as v from 'valibot';
 import { AGENT_TYPES, sessionMode } from '../events/catalog.js';
 import { MAX_SUBTASKS } from '../commands/dag.js';
 import { MAX_DURATION_S, parseDuration } from '../commands/duration.js';
 import { DomainError } from '../commands/errors.js';
+import { MULTITASK_STRATEGIES } from '../commands/session.js';
 
 /** An estimate: seconds, or the strings people write ("5 min", "90s", "1h 30m", "2 hours", "1.5 h"). */
 const estimate = v.pipe(
@@ -34,8 +34,34 @@ export const userMessageBody = v.object({
   content: v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(100_000)),
   role: v.optional(v.literal('user')),
   agent_type: v.optional(v.picklist(AGENT_TYPES)),
-  /** What the message does while the session is busy (default MULTITASK_STRATEGY). */
-  strategy: v.optional(v.picklist(MULTITASK_STRATEGIES)),
+  /** What the message does while the session is busy (default: the server's MULTITASK_STRATEGY). */
+  strategy: v.optional(v.picklist(MULTITASK_STRATEGIES, `must be one of ${MULTITASK_STRATEGIES.join(', ')}`)),
+});
+
+/** `strategy` may also sit in `metadata`, as the IDE puts its extras there; top-level wins. */
+export function strategyFromMetadata(body: unknown): unknown {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  const record = body as Record<string, unknown>;
+  const nested = typeof record.metadata === 'object' && record.metadata !== null ? (record.metadata as Record<string, unknown>) : {};
+  const strategy = record.strategy ?? nested.strategy;
+  return strategy === undefined || strategy === null ? record : { ...record, strategy };
+}
+
+/** A tool's outcome for POST /sessions/:id/tool-calls/:call_id/result (the socket's tool_result). */
+export const toolResultBody = v.object({
+  tool_name: v.nullish(v.pipe(v.string(), v.maxLength(200))),
+  /** Any JSON the tool produced. */
+  result: v.optional(v.unknown()),
+  /** The tool failed; an error starting "User rejected" is the user's refusal. */
+  error: v.nullish(v.pipe(v.string(), v.maxLength(100_000))),
+});
+
+/** A decision for POST /sessions/:id/tool-calls/:call_id/decision (the socket's hitl_decision). */
+export const toolDecisionBody = v.object({
+  decision: v.picklist(['approve', 'edit', 'reject'], 'must be approve, edit or reject'),
+  modified_arguments: v.nullish(v.record(v.string(), v.unknown(), 'must be an object of the arguments to run instead')),
+  feedback: v.nullish(v.pipe(v.string(), v.maxLength(10_000))),
+  remember: v.nullish(v.boolean()),
 });
 
 export const reasonBody = v.object({ reason });

@@ -5,14 +5,31 @@
 import * as v from 'valibot';
 import { AGENT_TYPES, type AgentType } from '../events/catalog.js';
 import type { Decision } from '../commands/plan.js';
+import { MULTITASK_STRATEGIES, type MultitaskStrategy } from '../commands/session.js';
 import type { ControlFrame } from './ws-snapshot.js';
 
 /** An inbound frame, checked and normalized. */
 export type Inbound =
-  | { type: 'user_message'; content: string; agent_type?: AgentType | undefined; command_id?: string | undefined }
-  | { type: 'plan_decision'; approval_request_id: string; decision: Decision; feedback?: string | undefined; command_id?: string | undefined }
-  | { type: 'tool_call_result'; call_id: string }
-  | { type: 'hitl_decision'; call_id: string }
+  | { type: 'user_message'; content: string; agent_type?: AgentType | undefined; strategy?: MultitaskStrategy | undefined; command_id?: string | undefined }
+  | {
+      type: 'plan_decision';
+      approval_request_id: string;
+      decision: Decision;
+      feedback?: string | undefined;
+      /** The IDE's approval path edits with `modified_data`: for a tool call, the arguments to run instead. */
+      modified_data?: Record<string, unknown> | undefined;
+      command_id?: string | undefined;
+    }
+  | { type: 'tool_call_result'; call_id: string; result?: unknown; error?: string | undefined; command_id?: string | undefined }
+  | {
+      type: 'hitl_decision';
+      call_id: string;
+      decision: 'approve' | 'edit' | 'reject';
+      modified_arguments?: Record<string, unknown> | undefined;
+      feedback?: string | undefined;
+      remember?: boolean | undefined;
+      command_id?: string | undefined;
+    }
   | { type: 'switch_agent'; agent_type: AgentType; reason?: string | undefined; command_id?: string | undefined }
   | { type: 'cancel'; plan_id?: string | undefined; reason?: string | undefined; command_id?: string | undefined }
   | { type: 'ping' }
@@ -61,6 +78,7 @@ const schemas = {
     content: v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(100_000, 'is longer than 100000 characters')),
     role: v.nullish(v.literal('user', 'must be "user"')),
     agent_type: v.nullish(v.picklist(AGENT_TYPES, `must be one of ${AGENT_TYPES.join(', ')}`)),
+    strategy: v.nullish(v.picklist(MULTITASK_STRATEGIES, `must be one of ${MULTITASK_STRATEGIES.join(', ')}`)),
     command_id: commandId,
   }),
   plan_decision: v.object({
@@ -78,13 +96,21 @@ const schemas = {
     modified_data: v.nullish(v.record(v.string(), v.unknown())),
     command_id: commandId,
   }),
-  tool_result: v.object({ call_id: id }),
+  tool_result: v.object({
+    call_id: id,
+    tool_name: v.nullish(v.pipe(v.string(), v.maxLength(200, 'is longer than 200 characters'))),
+    // Any JSON: the IDE sends an object, other clients a string or a list.
+    result: v.optional(v.unknown()),
+    error: v.nullish(text(100_000)),
+    command_id: commandId,
+  }),
   hitl_decision: v.object({
     call_id: id,
     decision: v.picklist(['approve', 'edit', 'reject'], 'must be approve, edit or reject'),
     modified_arguments: v.nullish(v.record(v.string(), v.unknown())),
     feedback: v.nullish(text(10_000)),
     remember: v.nullish(v.boolean()),
+    command_id: commandId,
   }),
   switch_agent: v.object({
     agent_type: v.picklist(AGENT_TYPES, `must be one of ${AGENT_TYPES.join(', ')}`),
@@ -127,15 +153,20 @@ export function parseInbound(raw: string): Inbound {
 
   switch (type) {
     case 'user_message': {
-      const m = parse(schemas.user_message, frame, type);
-      return { type, content: m.content, agent_type: m.agent_type ?? undefined, command_id: m.command_id ?? undefined };
+      const m = parse(schemas.user_message, { ...frame, strategy: frame.strategy ?? metadata.strategy }, type);
+      return { type, content: m.content, agent_type: m.agent_type ?? undefined, strategy: m.strategy ?? undefined, command_id: m.command_id ?? undefined };
     }
     case 'plan_decision': {
       const m = parse(schemas.plan_decision, flat(['approval_request_id', 'decision', 'feedback', 'modification_request', 'command_id']), type);
       return { type, approval_request_id: m.approval_request_id, decision: m.decision, feedback: m.feedback ?? m.modification_request ?? undefined, command_id: m.command_id ?? undefined };
     }
     case 'tool_result': {
-      if (frame.call_id !== undefined && frame.call_id !== null) return { type: 'tool_call_result', call_id: parse(schemas.tool_result, frame, type).call_id };
+      if (frame.call_id !== undefined && frame.call_id !== null) {
+        const m = parse(schemas.tool_result, frame, type);
+        // The IDE's toJson() writes `result: null` beside an error: null is no result.
+        const result = m.result === null ? undefined : m.result;
+        return { type: 'tool_call_result', call_id: m.call_id, result, error: m.error ?? undefined, command_id: m.command_id ?? undefined };
+      }
       // The IDE's unified approval path: no call_id, the decision on an approval request in metadata.
       const m = parse(schemas.approval_result, { ...metadata, command_id: frame.command_id ?? metadata.command_id }, 'tool_result');
       const chosen = m.decision ?? (m.approved === true ? 'approve' : m.approved === false ? 'reject' : undefined);
@@ -145,10 +176,27 @@ export function parseInbound(raw: string): Inbound {
         });
       }
       const feedback = m.feedback ?? (chosen === 'modify' && m.modified_data ? JSON.stringify(m.modified_data) : undefined);
-      return { type: 'plan_decision', approval_request_id: m.approval_request_id, decision: chosen, feedback, command_id: m.command_id ?? undefined };
+      return {
+        type: 'plan_decision',
+        approval_request_id: m.approval_request_id,
+        decision: chosen,
+        feedback,
+        modified_data: m.modified_data ?? undefined,
+        command_id: m.command_id ?? undefined,
+      };
     }
-    case 'hitl_decision':
-      return { type, call_id: parse(schemas.hitl_decision, frame, type).call_id };
+    case 'hitl_decision': {
+      const m = parse(schemas.hitl_decision, flat(['call_id', 'decision', 'modified_arguments', 'feedback', 'remember', 'command_id']), type);
+      return {
+        type,
+        call_id: m.call_id,
+        decision: m.decision,
+        modified_arguments: m.modified_arguments ?? undefined,
+        feedback: m.feedback ?? undefined,
+        remember: m.remember ?? undefined,
+        command_id: m.command_id ?? undefined,
+      };
+    }
     case 'switch_agent': {
       const m = parse(schemas.switch_agent, frame, type);
       return { type, agent_type: m.agent_type, reason: m.reason ?? m.content ?? undefined, command_id: m.command_id ?? undefined };

@@ -74,6 +74,7 @@ export async function snapshotOf(views: ViewStore, sessionId: string, epoch: str
             agent_type: doc.session.agent_type,
             fsm_state,
             current_plan_id: planId,
+            current_run_id: doc.session.current_run_id,
             message_count: doc.session.message_count,
           }
         : { session_id: sessionId, fsm_state },

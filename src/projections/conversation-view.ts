@@ -8,7 +8,7 @@
 //
 // Pure: `chatMessagesOf` turns one event into the messages it adds; the views projection numbers and
 // stores them (one document per message, indexed per session by that number).
-import type { DomainEvent } from '../events/catalog.js';
+import type { DomainEvent, RunEvent } from '../events/catalog.js';
 import { planMarkdown } from './plan-markdown.js';
 import { planSummary, type PlanDoc } from './plan-view.js';
 
@@ -82,6 +82,55 @@ export function chatMessagesOf(event: DomainEvent, plan?: PlanDoc): ChatMessage[
       return [{ role: 'system', content: `Plan failed with an error: ${event.data.reason}` }];
     case 'PlanCancelled':
       return [assistant(event.data.reason ? `Plan cancelled: ${event.data.reason}` : 'Plan cancelled.')];
+    default:
+      return [];
+  }
+}
+
+/** What the conversation needs to know of a run: atomic runs speak in it, a plan's subtasks do not. */
+export interface ConversationRun {
+  kind: 'atomic' | 'subtask';
+  /** The tool of each call sent to the IDE. */
+  call_tools?: Readonly<Record<string, string>> | undefined;
+}
+
+/** The longest tool result kept in the conversation (the run's stream keeps all of it). */
+export const MAX_TOOL_CONTENT = 20_000;
+
+function toolContent(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value ?? null);
+  return text.length > MAX_TOOL_CONTENT ? `${text.slice(0, MAX_TOOL_CONTENT)} …(truncated)` : text;
+}
+
+/**
+ * The chat messages one event of an atomic task's run adds: the agent's words, each tool call as an
+ * assistant message with `tool_calls` (one per message: the IDE's history loader reads the first), and
+ * each answer as a `tool` message. `run` is the run's document before the event.
+ */
+export function runChatMessagesOf(event: RunEvent, run: ConversationRun): ChatMessage[] {
+  if (run.kind !== 'atomic') return [];
+  const tool = (callId: string) => run.call_tools?.[callId];
+  const answer = (callId: string, content: string): ChatMessage => {
+    const name = tool(callId);
+    return { role: 'tool', tool_call_id: callId, ...(name !== undefined ? { name } : {}), content };
+  };
+  switch (event.type) {
+    case 'AgentReplied': {
+      const content = event.data.content ?? '';
+      return content.trim() === '' ? [] : [assistant(content)];
+    }
+    case 'ToolCallRequested': {
+      const { call_id, tool_name, arguments: args } = event.data;
+      return [{ role: 'assistant', tool_calls: [{ id: call_id, type: 'function', function: { name: tool_name, arguments: JSON.stringify(args) } }] }];
+    }
+    case 'ToolResultReceived':
+      return [answer(event.data.call_id, event.data.error !== undefined ? toolContent({ error: event.data.error }) : toolContent(event.data.result))];
+    case 'ToolCallRejected':
+      return [answer(event.data.call_id, toolContent({ error: `User rejected the call${event.data.feedback ? `: ${event.data.feedback}` : ''}` }))];
+    case 'RunFailed':
+      return [{ role: 'system', content: `The task failed with an error: ${event.data.error}` }];
+    case 'RunCancelled':
+      return [assistant(event.data.reason ? `Stopped: ${event.data.reason}` : 'Stopped.')];
     default:
       return [];
   }

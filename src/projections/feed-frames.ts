@@ -1,6 +1,8 @@
 // What the IDE sees of each event: the frames of DESIGN §5, rendered from the event and the feed's own
-// view of its session and plan. Pure. This is the one place that maps event types to frames: the
-// frames of agent runs (assistant_message, tool_call; issue 6) are added here, as more renderers.
+// view of its session, plan and run. Pure. This is the one place that maps event types to frames.
+// Agent runs show the IDE what it must act on (assistant_message, tool_call) and little else: short
+// status frames for approvals and results (never the results themselves), an error frame when an
+// atomic task's run fails (a subtask's failure is the plan's subtask_failed frame).
 //
 // Every frame gets `content` (readable text), its data fields at the top level (the IDE reads them there)
 // and, where the seed's clients looked for them, a copy in `metadata`. The projection adds offset,
@@ -19,12 +21,26 @@ export interface FrameBody {
   [key: string]: unknown;
 }
 
+/** What the feed keeps of an agent run to render its frames. */
+export interface FeedRunView {
+  run_id: string;
+  session_id: string;
+  kind: 'atomic' | 'subtask';
+  agent: string;
+  plan_id?: string | undefined;
+  subtask_id?: string | undefined;
+  /** Tool name of each call sent to the IDE and not answered yet. */
+  calls: Record<string, string>;
+}
+
 export interface FrameContext<E extends DomainEvent = DomainEvent> {
   event: E;
   /** The session after the event. */
   session: SessionState;
   /** The event's plan after the event (plan events only). */
   plan?: PlanDoc | undefined;
+  /** The event's run before the event (run events only; it still names the call being answered). */
+  run?: FeedRunView | undefined;
 }
 
 type Renderer<T extends EventType> = (context: FrameContext<Extract<DomainEvent, { type: T }>>) => FrameBody[];
@@ -67,6 +83,32 @@ function subtaskFrame(type: string, plan: PlanDoc, subtaskId: string, content: (
   };
 }
 
+/** Fields every frame about a run carries (top level and metadata): the IDE tells runs and subtasks apart by them. */
+function aboutRun(run: FeedRunView) {
+  return {
+    run_id: run.run_id,
+    agent_type: run.agent,
+    ...(run.plan_id !== undefined ? { plan_id: run.plan_id } : {}),
+    ...(run.subtask_id !== undefined ? { subtask_id: run.subtask_id } : {}),
+  };
+}
+
+const clip = (text: string, max = 200) => {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+};
+
+/** What a call is about, in a few words: its path, command or query. */
+function callSubject(args: Readonly<Record<string, unknown>>): string {
+  for (const key of ['path', 'command', 'query', 'pattern', 'source', 'directory']) {
+    const value = args[key];
+    if (typeof value === 'string' && value.trim() !== '') return clip(value, 120);
+  }
+  return '';
+}
+
+const toolOf = (run: FeedRunView | undefined, callId: string) => run?.calls[callId] ?? 'tool';
+
 const renderers: Renderers = {
   SessionStarted: ({ event, session }) => [
     {
@@ -77,14 +119,44 @@ const renderers: Renderers = {
       metadata: { session_id: event.data.session_id, name: event.data.name, mode: event.data.mode, agent_type: event.data.agent_type },
     },
   ],
-  UserMessageReceived: ({ event }) => [
-    status('Message received; working out what it needs', { message_id: event.data.message_id }),
-  ],
-  TaskClassified: ({ event }) => [
-    event.data.kind === 'complex'
-      ? status('This task needs a plan; planning', { kind: 'complex', plan_id: event.data.plan_id, source: event.data.source }, { plan_id: event.data.plan_id })
-      : status('This task is a single step; working on it', { kind: 'atomic', source: event.data.source }),
-  ],
+  UserMessageReceived: ({ event }) => {
+    const { message_id, queued, cancels_plan_id, cancels_run_id } = event.data;
+    if (queued) return [status('Message queued: it will run when the current work ends', { message_id, queued: true })];
+    if (cancels_plan_id !== undefined || cancels_run_id !== undefined) {
+      return [
+        status('Message received; stopping the current work to answer it', {
+          message_id,
+          interrupts: true,
+          ...(cancels_plan_id !== undefined ? { cancels_plan_id } : {}),
+          ...(cancels_run_id !== undefined ? { cancels_run_id } : {}),
+        }),
+      ];
+    }
+    return [status('Message received; working out what it needs', { message_id })];
+  },
+  QueuedMessageStarted: ({ event }) => [status('Working on the next queued message', { message_id: event.data.message_id, queued: false })],
+  TaskClassified: ({ event }) => {
+    const { kind, plan_id, run_id, agent_type, source, message_id } = event.data;
+    if (kind === 'complex') return [status('This task needs a plan; planning', { kind, plan_id, source }, { plan_id })];
+    const agent = agent_type ?? 'universal';
+    const fields = { ...(run_id !== undefined ? { run_id } : {}), agent_type: agent };
+    return [status(`Answering with the ${agent} agent`, { kind, source, ...fields, ...(message_id !== undefined ? { message_id } : {}) }, fields)];
+  },
+  TaskFinished: ({ event }) => {
+    const { run_id, status: outcome, error } = event.data;
+    const content =
+      outcome === 'succeeded' ? 'Done; ready for the next message' : outcome === 'failed' ? `The task failed${error ? `: ${clip(error)}` : ''}` : 'The task was cancelled';
+    return [status(content, { run_id, task_status: outcome }, { run_id })];
+  },
+  ToolPolicyChanged: ({ event }) => {
+    const { remembered } = event.data;
+    const allowed = [...remembered.tools, ...remembered.command_prefixes.map((p) => `"${p}"`)];
+    return [
+      status(allowed.length > 0 ? `Tool policy changed; approved for this session: ${clip(allowed.join(', '))}` : 'Tool policy changed', {
+        tool_policy: event.data,
+      }),
+    ];
+  },
   TaskClassificationFailed: ({ event }) => [
     { type: 'error', code: 'classification_failed', content: `Could not work out what the message needs: ${event.data.reason}`, error: event.data.reason },
   ],
@@ -243,6 +315,66 @@ const renderers: Renderers = {
     if (!plan) return [];
     const fields = aboutPlan(plan, { ...(event.data.reason ? { reason: event.data.reason } : {}), progress: progressOf(plan) });
     return [{ type: 'plan_cancelled', content: `Plan cancelled${event.data.reason ? `: ${event.data.reason}` : ''}`, ...fields, metadata: fields }];
+  },
+
+  // Agent runs. RunStarted needs no frame: TaskClassified (atomic) or subtask_started already said it.
+  AgentReplied: ({ event, run }) => {
+    const content = event.data.content ?? '';
+    if (!run || content.trim() === '') return [];
+    const is_final = event.data.tool_calls.length === 0;
+    const fields = aboutRun(run);
+    return [{ type: 'assistant_message', content, is_final, ...fields, metadata: { ...fields, turn: event.data.turn, is_final } }];
+  },
+  ToolCallRequested: ({ event, run }) => {
+    if (!run) return [];
+    const { call_id, tool_name, arguments: args, requires_approval, policy } = event.data;
+    const subject = callSubject(args);
+    const fields = { call_id, tool_name, arguments: args, requires_approval, ...aboutRun(run) };
+    return [
+      {
+        type: 'tool_call',
+        content: `${tool_name}${subject ? ` ${subject}` : ''}${requires_approval ? ' (needs your approval)' : ''}`,
+        ...fields,
+        metadata: { call_id, tool_name, requires_approval, ...aboutRun(run), ...(policy !== undefined ? { policy } : {}) },
+      },
+    ];
+  },
+  // ToolCallRefused: nothing; the refusal is the tool's answer to the model, which says what it does next.
+  ToolCallApproved: ({ event, run }) => {
+    if (!run) return [];
+    const { call_id, modified_arguments, remember } = event.data;
+    const tool = toolOf(run, call_id);
+    const content = `Approved ${tool}${modified_arguments ? ' (edited)' : ''}${remember ? '; remembered for this session' : ''}`;
+    return [status(content, { call_id, tool_name: tool, decision: modified_arguments ? 'edit' : 'approve', ...aboutRun(run) }, { call_id })];
+  },
+  ToolCallRejected: ({ event, run }) => {
+    if (!run) return [];
+    const { call_id, feedback } = event.data;
+    const tool = toolOf(run, call_id);
+    return [
+      status(`Rejected ${tool}${feedback ? `: ${clip(feedback)}` : ''}`, { call_id, tool_name: tool, decision: 'reject', ...aboutRun(run) }, { call_id }),
+    ];
+  },
+  ToolResultReceived: ({ event, run }) => {
+    if (!run) return [];
+    const { call_id, error } = event.data;
+    const tool = toolOf(run, call_id);
+    const content = error !== undefined ? `${tool} failed: ${clip(error)}` : `${tool} done`;
+    return [status(content, { call_id, tool_name: tool, ok: error === undefined, ...aboutRun(run) }, { call_id })];
+  },
+  // RunSucceeded: nothing; the final assistant_message went out with its turn, and TaskFinished (atomic)
+  // or subtask_completed (a subtask) says the work ended.
+  RunFailed: ({ event, run }) => {
+    if (!run) return [];
+    const { error } = event.data;
+    const code = event.data.code ?? 'run_failed';
+    if (run.kind === 'subtask') return [status(`The ${run.agent} agent stopped: ${clip(error)}`, { code, ...aboutRun(run) }, aboutRun(run))];
+    return [{ type: 'error', code, content: `The ${run.agent} agent failed: ${error}`, error, ...aboutRun(run), metadata: { code, ...aboutRun(run) } }];
+  },
+  RunCancelled: ({ event, run }) => {
+    if (!run) return [];
+    const reason = event.data.reason;
+    return [status(`The ${run.agent} agent was stopped${reason ? `: ${clip(reason)}` : ''}`, { ...aboutRun(run), ...(reason ? { reason } : {}) }, aboutRun(run))];
   },
 };
 

@@ -1,14 +1,14 @@
 // The `feed` projection: domain events → the IDE frames of DESIGN §5 (feed-frames.ts renders them),
 // numbered per session 1, 2, 3 … and appended to the session's feed with a bounded history, in the same
 // commit as the checkpoint. It keeps what it needs to render (each session's state and offset, each
-// plan's summary and progress) in its own collections, so a rebuild from the same log numbers every frame
+// plan's summary and progress, each run's session, agent and calls awaiting the IDE) in its own collections, so a rebuild from the same log numbers every frame
 // the same way, whatever the other projections are doing.
 //
 // Live delivery: after each commit its frames are published on the bus, one message per session
 // (`feed.<session>`). A projector that dies between a commit and that publish would strand them, so
 // each commit also records the batch's frame ranges per session, and the next holder of the lease
 // republishes them before it goes on (edges drop the offsets they already sent).
-import { parseStreamName, toDomainEvent, type PlanEvent, type SessionEvent } from '../events/catalog.js';
+import { parseStreamName, toDomainEvent, type PlanEvent, type RunEvent, type SessionEvent } from '../events/catalog.js';
 import type { StoredEvent } from '../events/store.js';
 import { evolveSession, initialSessionState, sessionFsmState, type SessionState } from '../commands/session.js';
 import { initialPlanState, type PlanStatus } from '../commands/plan.js';
@@ -16,12 +16,13 @@ import type { FsmState } from '../commands/fsm.js';
 import type { Projection, ProjectionTx } from './projector.js';
 import type { ViewOp, ViewStore } from './views.js';
 import { nextPlanDoc, type PlanDoc } from './plan-view.js';
-import { framesOf, type FrameBody } from './feed-frames.js';
+import { framesOf, type FeedRunView, type FrameBody } from './feed-frames.js';
 import { DEFAULT_FEED_HISTORY, FEED_PREFIX, FEED_VERSION, feedName, withoutNulls, type FeedFrame, type FeedMessage } from './feed.js';
 
 export const FEED_SESSIONS = 'feed_sessions';
 export const FEED_PLANS = 'feed_plans';
 export const FEED_META = 'feed_meta';
+export const FEED_RUNS = 'feed_runs';
 const LAST_BATCH = 'last_batch';
 
 /** The feed's view of a session: what it renders from, and the offset of its newest frame. */
@@ -41,6 +42,33 @@ export interface FeedSessionDoc {
 /** The feed's view of a plan: the plan read model's document, folded by the same pure function. */
 export interface FeedPlanDoc extends PlanDoc {
   approval_requested_at?: string;
+}
+
+/** The feed's view of an agent run: where its frames go and what they name. */
+export interface FeedRunDoc extends FeedRunView {
+  /** Revision of the run stream's last event seen (a redelivered event changes nothing). */
+  stream_revision: number;
+  [key: string]: unknown;
+}
+
+/** The run after one of its events (the calls still awaiting the IDE). */
+function nextRunDoc(doc: FeedRunDoc, event: RunEvent, revision: number): FeedRunDoc {
+  const next = { ...doc, stream_revision: revision };
+  switch (event.type) {
+    case 'ToolCallRequested':
+      return { ...next, calls: { ...doc.calls, [event.data.call_id]: event.data.tool_name } };
+    case 'ToolCallRejected':
+    case 'ToolResultReceived': {
+      const { [event.data.call_id]: _answered, ...calls } = doc.calls;
+      return { ...next, calls };
+    }
+    case 'RunSucceeded':
+    case 'RunFailed':
+    case 'RunCancelled':
+      return { ...next, calls: {} };
+    default:
+      return next;
+  }
 }
 
 /** The frame ranges the last committed batch wrote, per session. */
@@ -129,6 +157,30 @@ export function feedProjection(options: FeedProjectionOptions): Projection {
     emit(tx, { ...doc, plan_status: planStatus }, framesOf({ event, session: doc.session, plan }), stored);
   }
 
+  async function applyRunEvent(runId: string, event: RunEvent, stored: StoredEvent, tx: ProjectionTx): Promise<void> {
+    let run = (await tx.get(FEED_RUNS, runId)) as FeedRunDoc | undefined;
+    if (run && stored.revision <= run.stream_revision) return;
+    if (!run) {
+      if (event.type !== 'RunStarted') return;
+      const d = event.data;
+      run = {
+        run_id: runId,
+        session_id: d.session_id,
+        kind: d.kind,
+        agent: d.agent,
+        ...(d.plan_id !== undefined ? { plan_id: d.plan_id } : {}),
+        ...(d.subtask_id !== undefined ? { subtask_id: d.subtask_id } : {}),
+        calls: {},
+        stream_revision: -1,
+      };
+    }
+    tx.put(FEED_RUNS, runId, nextRunDoc(run, event, stored.revision));
+    const doc = (await tx.get(FEED_SESSIONS, run.session_id)) as FeedSessionDoc | undefined;
+    if (!doc) return;
+    // Rendered with the run as it was before the event: an answer still names the call's tool.
+    emit(tx, doc, framesOf({ event, session: doc.session, run }), stored);
+  }
+
   function publishFrames(frames: FeedFrame[]): void {
     if (!options.publish || frames.length === 0) return;
     const bySession = new Map<string, FeedFrame[]>();
@@ -143,7 +195,7 @@ export function feedProjection(options: FeedProjectionOptions): Projection {
   return {
     name: 'feed',
     version: options.version ?? FEED_VERSION,
-    collections: [FEED_SESSIONS, FEED_PLANS, FEED_META],
+    collections: [FEED_SESSIONS, FEED_PLANS, FEED_RUNS, FEED_META],
     indexPrefixes: [],
     feedPrefixes: [FEED_PREFIX],
     indexesOf: () => [],
@@ -154,7 +206,7 @@ export function feedProjection(options: FeedProjectionOptions): Projection {
       if (!stream || !event) return;
       if (stream.kind === 'session') await applySessionEvent(stream.id, event as SessionEvent, stored, tx);
       else if (stream.kind === 'plan') await applyPlanEvent(stream.id, event as PlanEvent, stored, tx);
-      // Runs' frames (assistant_message, tool_call) come with the executor's feed renderers.
+      else await applyRunEvent(stream.id, event as RunEvent, stored, tx);
     },
 
     batchDone(tx) {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { subjectToken } from '../bus/subjects.js';
 
 /** Bump when frames could be numbered differently for the same log: the epoch changes with it. */
-export const FEED_VERSION = 2;
+export const FEED_VERSION = 3;
 
 /** Frames retained per session unless configured (FEED_HISTORY). */
 export const DEFAULT_FEED_HISTORY = 1_000;

@@ -5,6 +5,8 @@ import type { StoredEvent } from '../events/store.js';
 import type { Usage } from '../agents/model.js';
 import type { ProjectionTx } from './projection.js';
 import { PLANS, RUNS, SESSIONS } from './collections.js';
+import { contentsOf, withId, type SessionContentsDoc } from './session-contents.js';
+import { SESSION_CONTENTS } from './collections.js';
 
 export interface RunDoc {
   run_id: string;
@@ -20,6 +22,8 @@ export interface RunDoc {
   tool_calls: number;
   /** Calls sent to the IDE and not yet answered. */
   waiting_for: string[];
+  /** The tool of each call sent to the IDE (the conversation names a result's tool). */
+  call_tools?: Record<string, string>;
   usage: Usage;
   result?: string;
   error?: string;
@@ -36,12 +40,21 @@ const add = (a: Usage | undefined, b: Usage): Usage => ({
   total_tokens: (a?.total_tokens ?? 0) + b.total_tokens,
 });
 
-export async function applyRunEvent(event: RunEvent, stored: StoredEvent, runId: string, tx: ProjectionTx): Promise<void> {
+/**
+ * Fold one run event into its document. Returns the document as it was before the event (undefined
+ * when the event changed nothing: a redelivery, a run of a deleted session), so the caller can
+ * record the event in the run's session.
+ */
+export async function applyRunEvent(event: RunEvent, stored: StoredEvent, runId: string, tx: ProjectionTx): Promise<RunDoc | undefined> {
   const at = stored.metadata.at;
   if (event.type === 'RunStarted') {
-    if (await tx.get(RUNS, runId)) return;
+    if (await tx.get(RUNS, runId)) return undefined;
     const d = event.data;
-    tx.put(RUNS, runId, {
+    // A deleted session's runs stay gone, whatever arrives for them later.
+    const contents = await contentsOf(d.session_id, tx);
+    if (contents.deleted) return undefined;
+    tx.put(SESSION_CONTENTS, d.session_id, { ...contents, run_ids: withId(contents.run_ids ?? [], runId) } satisfies SessionContentsDoc);
+    const doc: RunDoc = {
       run_id: runId,
       session_id: d.session_id,
       kind: d.kind,
@@ -58,11 +71,12 @@ export async function applyRunEvent(event: RunEvent, stored: StoredEvent, runId:
       created_at: at,
       updated_at: at,
       stream_revision: stored.revision,
-    } satisfies RunDoc);
-    return;
+    };
+    tx.put(RUNS, runId, doc);
+    return doc;
   }
   const doc = (await tx.get(RUNS, runId)) as RunDoc | undefined;
-  if (!doc || stored.revision <= doc.stream_revision) return;
+  if (!doc || stored.revision <= doc.stream_revision) return undefined;
   const next: RunDoc = { ...doc, updated_at: at, stream_revision: stored.revision };
   switch (event.type) {
     case 'AgentReplied': {
@@ -76,6 +90,7 @@ export async function applyRunEvent(event: RunEvent, stored: StoredEvent, runId:
     case 'ToolCallRequested':
       next.tool_calls = doc.tool_calls + 1;
       next.waiting_for = [...doc.waiting_for, event.data.call_id];
+      next.call_tools = { ...doc.call_tools, [event.data.call_id]: event.data.tool_name };
       break;
     case 'ToolCallRefused':
       next.tool_calls = doc.tool_calls + 1;
@@ -103,6 +118,7 @@ export async function applyRunEvent(event: RunEvent, stored: StoredEvent, runId:
       break;
   }
   tx.put(RUNS, runId, next);
+  return doc;
 }
 
 async function addUsage(collection: string, id: string, usage: Usage, tx: ProjectionTx): Promise<void> {

@@ -1,10 +1,10 @@
-// What belongs to a session in the read models: its plans, its approval requests, and how many history
+// What belongs to a session in the read models: its plans, approval requests and runs, and how many history
 // entries and conversation messages it has. Those two are numbered per session (`<session>:1`,
 // `<session>:2`, …), so deleting a session can name every document it owns: a projection reads and
 // writes documents by id and cannot list an index. Deleting leaves a small tombstone here (no route
 // reads this collection) so that a late event of one of its plans recreates nothing.
 import type { ProjectionTx } from './projection.js';
-import { APPROVALS, CONVERSATION, HISTORY, PLANS, SESSIONS } from './collections.js';
+import { APPROVALS, CONVERSATION, HISTORY, PLANS, RUNS, SESSIONS } from './collections.js';
 
 import { SESSION_CONTENTS } from './collections.js';
 export { SESSION_CONTENTS };
@@ -13,6 +13,8 @@ export interface SessionContentsDoc {
   session_id: string;
   plan_ids: string[];
   approval_ids: string[];
+  /** Its agent runs (absent before the first). */
+  run_ids?: string[];
   /** History entries written: `<session>:1` … `<session>:<history_count>`. */
   history_count: number;
   /** Conversation messages written, numbered the same way. */
@@ -50,6 +52,7 @@ export async function deleteSessionViews(sessionId: string, tx: ProjectionTx): P
   const contents = await contentsOf(sessionId, tx);
   for (const id of contents.plan_ids) tx.delete(PLANS, id);
   for (const id of contents.approval_ids) tx.delete(APPROVALS, id);
+  for (const id of contents.run_ids ?? []) tx.delete(RUNS, id);
   for (let n = 1; n <= contents.history_count; n++) tx.delete(HISTORY, entryId(sessionId, n));
   for (let n = 1; n <= contents.message_count; n++) tx.delete(CONVERSATION, entryId(sessionId, n));
   tx.delete(SESSIONS, sessionId);

@@ -12,14 +12,14 @@ import { applyToPlanView, PLANS, type PlanDoc } from './plan-view.js';
 import { applyToSessionView, followPlanInSession, SESSIONS, type SessionDoc } from './session-view.js';
 import { applyToApprovalView, APPROVALS, followSharesInApprovals, type ApprovalDoc } from './approval-view.js';
 import { HISTORY, historyDoc, type HistoryDoc } from './history-view.js';
-import { chatMessagesOf, CONVERSATION, type ConversationMessageDoc } from './conversation-view.js';
+import { chatMessagesOf, CONVERSATION, runChatMessagesOf, type ChatMessage, type ConversationMessageDoc } from './conversation-view.js';
 import { contentsOf, deleteSessionViews, entryId, SESSION_CONTENTS, withId, type SessionContentsDoc } from './session-contents.js';
 import { readersOf } from '../commands/access.js';
 
 export { HISTORY, type HistoryDoc } from './history-view.js';
 
 /** Bump when a read model's shape or meaning changes: the projector rebuilds from the log. */
-export const VIEWS_VERSION = 8;
+export const VIEWS_VERSION = 9;
 
 /** Lists scoped to what one principal may read: `<kind>:member:<principal, URI-encoded>` (a `:` in a sub cannot collide). */
 const scoped = (kind: string, member: string | undefined) => (member === undefined ? kind : `${kind}:member:${encodeURIComponent(member)}`);
@@ -107,12 +107,12 @@ function indexesOf(collection: string, _id: string, doc: Doc): IndexEntry[] {
 }
 
 /** Record an event in its session: a history entry, the chat messages it adds, what the session owns. */
-async function recordInSession(sessionId: string, stored: StoredEvent, event: DomainEvent, plan: PlanDoc | undefined, tx: ProjectionTx): Promise<void> {
+async function recordInSession(sessionId: string, stored: StoredEvent, event: DomainEvent, messages: readonly ChatMessage[], tx: ProjectionTx): Promise<void> {
   const contents = await contentsOf(sessionId, tx);
   const history_count = contents.history_count + 1;
   tx.put(HISTORY, entryId(sessionId, history_count), historyDoc(sessionId, stored, event));
   let message_count = contents.message_count;
-  for (const message of chatMessagesOf(event, plan)) {
+  for (const message of messages) {
     message_count++;
     tx.put(CONVERSATION, entryId(sessionId, message_count), {
       ...message,
@@ -142,18 +142,23 @@ async function apply(stored: StoredEvent, tx: ProjectionTx): Promise<void> {
     }
     // Only events that changed the session are recorded: a redelivered one changes nothing.
     const session = await applyToSessionView(event as SessionEvent, stored, stream.id, tx);
-    if (session) await recordInSession(session.session_id, stored, event, undefined, tx);
+    if (session) await recordInSession(session.session_id, stored, event, chatMessagesOf(event), tx);
     if (session && (event.type === 'SessionShared' || event.type === 'SessionShareRevoked')) await followSharesInApprovals(session, tx);
     return;
   }
-  if (stream.kind === 'run') return applyRunEvent(event as RunEvent, stored, stream.id, tx);
+  if (stream.kind === 'run') {
+    // An atomic task's run speaks in its session's conversation; every run's events are in its history.
+    const run = await applyRunEvent(event as RunEvent, stored, stream.id, tx);
+    if (run) await recordInSession(run.session_id, stored, event, runChatMessagesOf(event as RunEvent, run), tx);
+    return;
+  }
   // A deleted session's plan stays gone, whatever arrives for it later.
   if (event.type === 'PlanDrafted' && (await contentsOf(event.data.session_id, tx)).deleted) return;
   const plan = await applyToPlanView(event as PlanEvent, stored, stream.id, tx);
   if (!plan) return;
   await applyToApprovalView(event as PlanEvent, stored, plan, tx);
   await followPlanInSession(plan, stored, tx);
-  await recordInSession(plan.session_id, stored, event, plan, tx);
+  await recordInSession(plan.session_id, stored, event, chatMessagesOf(event, plan), tx);
 }
 
 export const viewsProjection: Projection = {

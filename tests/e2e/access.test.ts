@@ -4,6 +4,11 @@
 // entry here (and without its rule in src/http/access.ts) fails it. mallory is a stranger: for her,
 // alice's session and everything under it does not exist (404, the same as a missing one).
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { createCommandHandler } from '../../src/commands/handle.js';
+import { createCommands } from '../../src/commands/service.js';
+import { openSqliteEventStore, type SqliteEventStore } from '../../src/events/sqlite-store.js';
+import { runDriver } from '../support/runs.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ACCESS_RULES, ruleKey } from '../../src/http/access.js';
 import { client, startServer, type Client, type Reply, type TestServer } from '../support/server.js';
@@ -16,6 +21,9 @@ interface Fixture {
   session: string;
   plan: string;
   approval: string;
+  /** An agent run of the session, waiting for the IDE to answer `call`. */
+  run: string;
+  call: string;
   position: number;
 }
 
@@ -104,21 +112,43 @@ const cases: Record<string, Case> = {
     call: (f) => ({ method: 'PUT', path: `/sessions/${f.session}/shares/erin`, body: { role: 'viewer' } }),
   },
   'DELETE /sessions/:id/shares/:principal': { kind: 'own', notFound: 'session_not_found', call: (f) => ({ method: 'DELETE', path: `/sessions/${f.session}/shares/vic` }) },
+  'GET /sessions/:id/tool-policy': { kind: 'read', notFound: 'session_not_found', call: (f) => ({ method: 'GET', path: `/sessions/${f.session}/tool-policy` }) },
+  'PUT /sessions/:id/tool-policy': { kind: 'command', notFound: 'session_not_found', call: (f) => ({ method: 'PUT', path: `/sessions/${f.session}/tool-policy`, body: { auto_approve: ['write_file'] } }) },
+  'PATCH /sessions/:id/tool-policy': { kind: 'command', notFound: 'session_not_found', call: (f) => ({ method: 'PATCH', path: `/sessions/${f.session}/tool-policy`, body: { commands: { deny: ['rm'] } } }) },
+  'POST /sessions/:id/tool-calls/:call_id/result': {
+    kind: 'command',
+    notFound: 'session_not_found',
+    call: (f) => ({ method: 'POST', path: `/sessions/${f.session}/tool-calls/${f.call}/result`, body: { result: { content: 'x' } } }),
+  },
+  'POST /sessions/:id/tool-calls/:call_id/decision': {
+    kind: 'command',
+    notFound: 'session_not_found',
+    call: (f) => ({ method: 'POST', path: `/sessions/${f.session}/tool-calls/${f.call}/decision`, body: { decision: 'reject' } }),
+  },
+  'GET /runs/:id': { kind: 'read', notFound: 'run_not_found', call: (f) => ({ method: 'GET', path: `/runs/${f.run}?wait_for=${f.position}` }) },
 };
 
 describe('access on every route', () => {
   let server: TestServer;
   let anonymous: Client;
+  // The executor's part (no executor runs here): agent runs started on the same log through another connection.
+  let side: SqliteEventStore;
+  let drive: ReturnType<typeof runDriver>;
+  let sideCommands: ReturnType<typeof createCommands>;
   const as: Record<'alice' | 'vic' | 'carl' | 'mallory', Client> = {} as never;
 
   beforeAll(async () => {
-    server = await startServer({ AUTH_SECRET: SECRET });
+    server = await startServer({ AUTH_SECRET: SECRET, ROLES: 'edge,projector' });
     anonymous = client(server.api);
+    side = openSqliteEventStore(join(server.dir, 'planline.db'));
+    sideCommands = createCommands(createCommandHandler(side));
+    drive = runDriver(sideCommands);
     for (const who of ['alice', 'vic', 'carl', 'mallory'] as const) {
       as[who] = client(server.api, { headers: { authorization: `Bearer ${hs256(SECRET, validClaims(who))}` } });
     }
   });
   afterAll(async () => {
+    await side?.close();
     await server?.dispose();
     expect(server?.logs.filter((line) => line.level === 'error') ?? []).toEqual([]);
   });
@@ -130,8 +160,12 @@ describe('access on every route', () => {
       const shared = await as.alice.send('PUT', `/sessions/${plan.session_id}/shares/${who}`, { role });
       expect(shared.status, shared.text).toBe(200);
     }
-    const position = (await as.alice.send<{ position: number }>('PUT', `/sessions/${plan.session_id}/shares/carl`, { role: 'collaborator' })).body.position;
-    return { session: plan.session_id, plan: plan.plan_id, approval: plan.approval_request_id, position };
+    const run = `run-${randomUUID()}`;
+    await sideCommands.startRun({ run_id: run, session_id: plan.session_id, kind: 'atomic', agent: 'coder', task: 'a task' }, { command_id: randomUUID() });
+    const [call] = await drive.askTools(run, 1, [{ tool: 'write_file', args: { path: 'a.ts', content: '' }, approval: true }]);
+    const shared = (await as.alice.send<{ position: number }>('PUT', `/sessions/${plan.session_id}/shares/carl`, { role: 'collaborator' })).body.position;
+    const position = Math.max(shared, await side.headPosition());
+    return { session: plan.session_id, plan: plan.plan_id, approval: plan.approval_request_id, run, call: call!, position };
   }
 
   const send = (c: Client, call: Call): Promise<Reply> => c.send(call.method, call.path, call.body);
