@@ -1,0 +1,142 @@
+// A task end to end through an IDE socket, as a user would see it: a complex message is planned by the
+// (scripted) architect, approved over the socket, its independent subtasks run in parallel, each agent
+// asks the IDE to run tools (one needs the user's approval), the socket client answers every call, and
+// the plan completes. Then the two ways a user refuses a tool: hitl_decision reject and a tool_result
+// saying "User rejected"; the model sees the refusal with the user's feedback and the run goes on.
+// The real `openai` client talks to a scripted OpenAI-compatible server; the server runs every role.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { client, startServer, type Client, type TestServer } from '../support/server.js';
+import { startScriptedOpenAi, type RecordedRequest, type ScriptedOpenAi } from '../support/scripted-openai.js';
+import { connect, type FeedClient, type Frame } from '../support/ws-client.js';
+import { CLASSIFIER_SYSTEM_PROMPT } from '../../src/planning/classifier.js';
+import { ARCHITECT_SYSTEM_PROMPT } from '../../src/planning/architect.js';
+
+let model: ScriptedOpenAi;
+let server: TestServer;
+let c: Client;
+
+/** The text of the last user message of a request (the task an agent was given). */
+const taskOf = (request: RecordedRequest) => String(request.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '');
+const toolMessages = (request: RecordedRequest) => request.messages.filter((m) => m.role === 'tool').map((m) => String(m.content));
+
+beforeAll(async () => {
+  model = await startScriptedOpenAi({
+    respond: (request) => {
+      if (request.system === CLASSIFIER_SYSTEM_PROMPT) {
+        const task = taskOf(request);
+        return { content: JSON.stringify(/question/i.test(task) ? { kind: 'atomic', agent: 'coder', reason: 'one step' } : { kind: 'complex', reason: 'several parts' }) };
+      }
+      if (request.system === ARCHITECT_SYSTEM_PROMPT) {
+        return {
+          content: JSON.stringify({
+            subtasks: [
+              { id: 'read', description: 'Read the config', agent: 'coder', dependencies: [], estimated_time: '2 min' },
+              { id: 'write', description: 'Write the new module', agent: 'coder', dependencies: [], estimated_time: 300 },
+              { id: 'report', description: 'Report what changed', agent: 'coder', dependencies: ['read', 'write'] },
+            ],
+          }),
+        };
+      }
+      // Agents: a first turn asks for a tool, the next one answers with what the tool said.
+      const task = taskOf(request);
+      const results = toolMessages(request);
+      if (results.length > 0) return { content: `done: ${results.join(' | ')}` };
+      if (/Read the config/.test(task)) return { toolCalls: [{ name: 'read_file', arguments: { path: 'config.json' } }] };
+      if (/Write the new module/.test(task)) return { toolCalls: [{ name: 'write_file', arguments: { path: 'src/module.ts', content: 'export {};' } }] };
+      if (/question: delete/i.test(task)) return { toolCalls: [{ name: 'write_file', arguments: { path: 'src/gone.ts', content: '' } }] };
+      return { content: 'the report' };
+    },
+  });
+  server = await startServer({ ROLES: 'all', OPENAI_BASE_URL: model.baseURL, OPENAI_API_KEY: 'test', SUBTASK_RETRY_BACKOFF_MS: '50' });
+  c = client(server.api);
+});
+
+afterAll(async () => {
+  await server?.dispose();
+  await model?.close();
+});
+
+/** An IDE: answers every tool_call (approving first when asked), remembering what it was asked. */
+function answerTools(socket: FeedClient, answer: (call: Frame) => Array<Record<string, unknown>>): Frame[] {
+  const calls: Frame[] = [];
+  const seen = new Set<string>();
+  const timer = setInterval(() => {
+    for (const frame of socket.frames) {
+      if (frame.type !== 'tool_call' || seen.has(frame.call_id)) continue;
+      seen.add(frame.call_id);
+      calls.push(frame);
+      for (const reply of answer(frame)) socket.send(reply);
+    }
+  }, 5);
+  void socket.closed.then(() => clearInterval(timer));
+  return calls;
+}
+
+describe('a task through the IDE socket, tools answered by the client', () => {
+  test('message → plan → approve on the socket → parallel subtasks with tool round-trips → execution_completed', async () => {
+    const session = (await c.post('/sessions', { name: 'tools' })).body.session_id as string;
+    const socket = await connect(server.url, session, { since: 0 });
+    try {
+      const calls = answerTools(socket, (call) => [
+        ...(call.requires_approval ? [{ type: 'hitl_decision', call_id: call.call_id, decision: 'approve' }] : []),
+        { type: 'tool_result', call_id: call.call_id, tool_name: call.tool_name, result: `${call.tool_name} ok` },
+      ]);
+      socket.send({ type: 'user_message', content: 'Add a module that reads the config and writes a new file, then report' });
+      const review = await socket.waitFor((f) => f.type === 'plan_approval_required', 10_000, 'the plan for review');
+      expect(review.plan_summary.subtasks.map((s: { id: string }) => s.id)).toEqual(['read', 'write', 'report']);
+      expect(review.plan_summary.subtasks[0].estimated_time).toBe('2 min');
+      socket.send({ type: 'plan_decision', approval_request_id: review.approval_request_id, decision: 'approve' });
+
+      const done = await socket.waitFor((f) => f.type === 'execution_completed', 15_000, 'execution_completed');
+      expect(done).toMatchObject({ plan_id: review.plan_id, status: 'completed', progress: { total: 3, done: 3 } });
+      expect(socket.invalid).toEqual([]);
+
+      // Both independent subtasks asked for their tool before either had an answer: they ran in parallel.
+      const byTool = Object.fromEntries(calls.map((call) => [call.tool_name, call]));
+      expect(Object.keys(byTool).sort()).toEqual(['read_file', 'write_file']);
+      expect(byTool.read_file).toMatchObject({ requires_approval: false, arguments: { path: 'config.json' } });
+      expect(byTool.write_file).toMatchObject({ requires_approval: true, arguments: { path: 'src/module.ts' } });
+      expect(typeof byTool.read_file!.call_id).toBe('string');
+      const started = socket.frames.filter((f) => f.type === 'subtask_started').map((f) => f.subtask_id);
+      expect(started.slice(0, 2).sort()).toEqual(['read', 'write']);
+      const firstCompleted = socket.frames.findIndex((f) => f.type === 'subtask_completed');
+      const secondStarted = socket.frames.findIndex((f) => f.type === 'subtask_started' && f.subtask_id === started[1]);
+      expect(secondStarted).toBeLessThan(firstCompleted);
+
+      // The dependent subtask's agent got its dependencies' results (the tools' answers).
+      const report = model.requests.find((r) => /Report what changed/.test(taskOf(r)))!;
+      expect(taskOf(report)).toMatch(/read_file ok/);
+      expect(taskOf(report)).toMatch(/write_file ok/);
+      // The plan's read shows the tokens its runs spent.
+      const plan = (await c.get(`/plans/${review.plan_id}`)).body;
+      expect(plan.status).toBe('completed');
+    } finally {
+      await socket.close();
+    }
+  });
+
+  test('a tool refused with hitl_decision reject, and one refused with a "User rejected" tool_result: the model hears it and the run goes on', async () => {
+    for (const how of ['hitl', 'tool_result'] as const) {
+      const session = (await c.post('/sessions', { name: `refuse ${how}` })).body.session_id as string;
+      const socket = await connect(server.url, session, { since: 0 });
+      try {
+        answerTools(socket, (call) =>
+          how === 'hitl'
+            ? [{ type: 'hitl_decision', call_id: call.call_id, decision: 'reject', feedback: 'not that file' }]
+            : [{ type: 'tool_result', call_id: call.call_id, tool_name: call.tool_name, error: 'User rejected the operation: not that file' }],
+        );
+        socket.send({ type: 'user_message', content: 'A question: delete the old module?' });
+        const answer = await socket.waitFor((f) => f.type === 'assistant_message' && f.is_final === true, 10_000, 'the final answer');
+        expect(answer.content).toMatch(/not that file/);
+        const last = model.requests.filter((r) => /question: delete/i.test(taskOf(r))).at(-1)!;
+        expect(toolMessages(last).join()).toMatch(/rejected[\s\S]*not that file/i);
+        const events = (await c.get(`/streams/run-${answer.run_id}`)).body.events as Array<{ type: string }>;
+        expect(events.map((e) => e.type)).toContain('ToolCallRejected');
+        expect(events.map((e) => e.type)).not.toContain('ToolResultReceived');
+        expect(events.at(-1)!.type).toBe('RunSucceeded');
+      } finally {
+        await socket.close();
+      }
+    }
+  });
+});
