@@ -3,7 +3,7 @@
 // IDE sees names its run (`<run_id>.<turn>.<n>`), so an answer needs no lookup in a read model that may
 // lag behind the frame the IDE just received.
 import { streams, type RunEvent, type SessionEvent } from '../events/catalog.js';
-import { rememberApproval, type ToolPolicy } from '../agents/tool-policy.js';
+import { rememberApproval, type ToolPolicy, type ToolPolicyChange } from '../agents/tool-policy.js';
 import type { CommandHandler, CommandMeta, Executed, ExecutedAcross } from './handle.js';
 import { notFound } from './errors.js';
 import { callNotFound, runDecider, type RecordedCall, type RunCommand, type RunStart, type RunState } from './run.js';
@@ -164,6 +164,12 @@ export function createRunCommands(deps: RunCommandsDeps) {
     async startQueuedMessage(sessionId: string, meta: CommandMeta) {
       const done = await deps.onSession(sessionId, meta, { type: 'StartQueuedMessage' });
       return { session: done.state, position: done.position, changed: changed(done) };
+    },
+
+    /** Change the policy in force, decided on the session's current state (two changes at once never lose one). */
+    async changeToolPolicy(sessionId: string, change: ToolPolicyChange, replace: boolean, meta: CommandMeta) {
+      const done = await deps.onSession(sessionId, meta, { type: 'ChangeToolPolicy', change, replace });
+      return { session_id: sessionId, tool_policy: done.state.tool_policy, position: done.position, changed: changed(done) };
     },
 
     async setToolPolicy(sessionId: string, policy: ToolPolicy, meta: CommandMeta) {

@@ -5,7 +5,7 @@ import type { AgentType, SessionEvent, SessionMode, ShareRole } from '../events/
 import type { Decider } from './decider.js';
 import { accessOf, MAX_SHARES, ownerOf, requireAccess, type Need } from './access.js';
 import { conflict, DomainError, notFound } from './errors.js';
-import { DEFAULT_TOOL_POLICY, type ToolPolicy } from '../agents/tool-policy.js';
+import { changeToolPolicy, DEFAULT_TOOL_POLICY, type ToolPolicy, type ToolPolicyChange } from '../agents/tool-policy.js';
 import type { ToolName } from '../agents/tools.js';
 import { illegalTransition, type FsmState } from './fsm.js';
 import { isTerminal, planFsmState, type PlanState } from './plan.js';
@@ -113,6 +113,8 @@ export type SessionCommand =
   /** The session is free again: its oldest queued message is classified now. */
   | { type: 'StartQueuedMessage' }
   | { type: 'SetToolPolicy'; policy: ToolPolicy }
+  /** A change decided on the policy in force (PATCH keeps unnamed lists; `replace` resets them to the defaults). */
+  | { type: 'ChangeToolPolicy'; change: ToolPolicyChange; replace: boolean }
   | { type: 'SuspendSession'; reason?: string }
   | { type: 'ResumeSession' }
   | { type: 'CompleteSession'; reason?: string }
@@ -132,6 +134,7 @@ const NEEDS: Record<Exclude<SessionCommand['type'], 'StartSession'>, Need> = {
   FinishTask: 'command',
   StartQueuedMessage: 'command',
   SetToolPolicy: 'command',
+  ChangeToolPolicy: 'command',
   SuspendSession: 'command',
   ResumeSession: 'command',
   CompleteSession: 'command',
@@ -150,7 +153,7 @@ function legalCommands(view: SessionView): SessionCommand['type'][] {
   const { session } = view;
   if (!session.exists || session.deleted) return ['StartSession'];
   // Renaming, deleting and sharing are bookkeeping: they are allowed whatever the conversation is doing.
-  const always = ['RenameSession', 'DeleteSession', 'ShareSession', 'RevokeShare', 'SetToolPolicy'] as const;
+  const always = ['RenameSession', 'DeleteSession', 'ShareSession', 'RevokeShare', 'SetToolPolicy', 'ChangeToolPolicy'] as const;
   if (session.status === 'completed' || session.status === 'expired') return [...always];
   if (session.status === 'suspended') return ['ResumeSession', 'CompleteSession', 'ExpireSession', ...always];
   const replaceable = REPLACEABLE.includes(sessionFsmState(view));
@@ -270,6 +273,12 @@ export function decideSession(command: SessionCommand, view: SessionView): Sessi
           },
         },
       ];
+
+    case 'ChangeToolPolicy': {
+      const current = session.tool_policy;
+      const base = command.replace ? { ...DEFAULT_TOOL_POLICY, remembered: current.remembered } : current;
+      return decideSession({ type: 'SetToolPolicy', policy: changeToolPolicy(base, command.change) }, view);
+    }
 
     case 'SetToolPolicy':
       requireLegal(command, view);

@@ -4,7 +4,7 @@
 // now, not what a read model has caught up with.
 import { Hono, type Context } from 'hono';
 import * as v from 'valibot';
-import { changeToolPolicy, DEFAULT_TOOL_POLICY, parseToolPolicyChange } from '../agents/tool-policy.js';
+import { parseToolPolicyChange } from '../agents/tool-policy.js';
 import type { Commands } from '../commands/service.js';
 import type { RunState } from '../commands/run.js';
 import { commandCounter } from './counted.js';
@@ -42,9 +42,8 @@ export function toolRoutes(commands: Commands, metrics: Metrics) {
   async function change(c: Context, replace: boolean) {
     const id = c.req.param('id') ?? '';
     const body = parseToolPolicyChange(await jsonBody(c, toolPolicyAny));
-    const { policy } = await policyOf(id);
-    const base = replace ? { ...DEFAULT_TOOL_POLICY, remembered: policy.remembered } : policy;
-    const done = await counted('SetToolPolicy', () => commands.setToolPolicy(id, changeToolPolicy(base, body), commandMeta(c)));
+    // Decided on the policy in force when the command runs: a concurrent change is never lost (If-Match pins a revision).
+    const done = await counted('ChangeToolPolicy', () => commands.changeToolPolicy(id, body, replace, commandMeta(c)));
     return c.json({ session_id: id, tool_policy: done.tool_policy, changed: done.changed, position: done.position });
   }
   app.put('/sessions/:id/tool-policy', (c) => change(c, true));

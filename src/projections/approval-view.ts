@@ -17,16 +17,23 @@ export interface ApprovalDoc {
   request_id: string;
   approval_request_id: string;
   call_id: string;
-  request_type: 'plan';
+  /** A plan's approval, or a tool call's (an agent's call that needs the user's approval). */
+  request_type: 'plan' | 'tool';
   session_id: string;
+  /** The plan it belongs to ('' for a tool call of an atomic task). */
   plan_id: string;
+  /** For tool calls: the run, the tool and its arguments. */
+  run_id?: string;
+  tool_name?: string;
+  arguments?: Record<string, unknown>;
   revision: number;
   status: ApprovalStatus;
   subject: string;
   reason: string;
-  details: { plan_id: string; plan_summary: ReturnType<typeof planSummary> };
+  details: { plan_id: string; plan_summary: ReturnType<typeof planSummary> } | { run_id: string; tool_name: string; arguments: Record<string, unknown> };
   created_at: string;
-  deadline: string;
+  /** Plans only: a tool call waits until TOOL_CALL_TIMEOUT_S, which fails its run. */
+  deadline?: string;
   decided_at?: string;
   decision?: string;
   decided_by?: string;

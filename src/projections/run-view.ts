@@ -4,7 +4,10 @@ import type { RunEvent } from '../events/catalog.js';
 import type { StoredEvent } from '../events/store.js';
 import type { Usage } from '../agents/model.js';
 import type { ProjectionTx } from './projection.js';
-import { PLANS, RUNS, SESSIONS } from './collections.js';
+import { APPROVALS, PLANS, RUNS, SESSIONS } from './collections.js';
+import type { ApprovalDoc } from './approval-view.js';
+import type { SessionDoc } from './session-view.js';
+import { readersOf } from '../commands/access.js';
 import { contentsOf, withId, type SessionContentsDoc } from './session-contents.js';
 import { SESSION_CONTENTS } from './collections.js';
 
@@ -91,13 +94,26 @@ export async function applyRunEvent(event: RunEvent, stored: StoredEvent, runId:
       next.tool_calls = doc.tool_calls + 1;
       next.waiting_for = [...doc.waiting_for, event.data.call_id];
       next.call_tools = { ...doc.call_tools, [event.data.call_id]: event.data.tool_name };
+      if (event.data.requires_approval) await requestToolApproval(doc, event.data, stored, tx);
       break;
     case 'ToolCallRefused':
       next.tool_calls = doc.tool_calls + 1;
       break;
+    case 'ToolCallApproved':
+      await closeToolApproval(event.data.call_id, { status: 'approved', decision: event.data.modified_arguments ? 'edit' : 'approve', decided_by: 'user' }, at, tx);
+      break;
     case 'ToolCallRejected':
     case 'ToolResultReceived':
       next.waiting_for = doc.waiting_for.filter((id) => id !== event.data.call_id);
+      // The IDE that ran the call without a separate decision approved it in its own dialog.
+      await closeToolApproval(
+        event.data.call_id,
+        event.type === 'ToolCallRejected'
+          ? { status: 'rejected', decision: 'reject', decided_by: 'user', ...(event.data.feedback ? { feedback: event.data.feedback } : {}) }
+          : { status: 'approved', decision: 'approve', decided_by: 'user' },
+        at,
+        tx,
+      );
       break;
     case 'RunSucceeded':
       next.status = 'succeeded';
@@ -108,17 +124,59 @@ export async function applyRunEvent(event: RunEvent, stored: StoredEvent, runId:
       next.status = 'failed';
       next.error = event.data.error;
       next.waiting_for = [];
+      for (const id of doc.waiting_for) await closeToolApproval(id, { status: 'closed', closed_reason: 'the run failed' }, at, tx);
       break;
     case 'RunCancelled':
       next.status = 'cancelled';
       next.error = event.data.reason ?? 'cancelled';
       next.waiting_for = [];
+      for (const id of doc.waiting_for) await closeToolApproval(id, { status: 'closed', closed_reason: 'cancelled' }, at, tx);
       break;
     default:
       break;
   }
   tx.put(RUNS, runId, next);
   return doc;
+}
+
+/**
+ * A call that needs the user's approval is an approval request too: the IDE restores every pending
+ * approval from GET /sessions/:id/pending-approvals after a reconnect, tool calls included.
+ */
+async function requestToolApproval(
+  run: RunDoc,
+  call: Extract<RunEvent, { type: 'ToolCallRequested' }>['data'],
+  stored: StoredEvent,
+  tx: ProjectionTx,
+): Promise<void> {
+  const session = (await tx.get(SESSIONS, run.session_id)) as SessionDoc | undefined;
+  tx.put(APPROVALS, call.call_id, {
+    request_id: call.call_id,
+    approval_request_id: call.call_id,
+    call_id: call.call_id,
+    request_type: 'tool',
+    session_id: run.session_id,
+    plan_id: run.plan_id ?? '',
+    run_id: run.run_id,
+    revision: 0,
+    status: 'pending',
+    subject: `${call.tool_name} requested by the ${run.agent} agent`,
+    reason: call.policy ?? `${call.tool_name} needs your approval`,
+    tool_name: call.tool_name,
+    arguments: call.arguments,
+    details: { run_id: run.run_id, tool_name: call.tool_name, arguments: call.arguments },
+    created_at: stored.metadata.at,
+    created_position: stored.position,
+    readers: session ? readersOf(session) : [],
+  } satisfies ApprovalDoc);
+  const contents = await contentsOf(run.session_id, tx);
+  tx.put(SESSION_CONTENTS, run.session_id, { ...contents, approval_ids: withId(contents.approval_ids, call.call_id) } satisfies SessionContentsDoc);
+}
+
+async function closeToolApproval(callId: string, change: Partial<ApprovalDoc>, at: string, tx: ProjectionTx): Promise<void> {
+  const doc = (await tx.get(APPROVALS, callId)) as ApprovalDoc | undefined;
+  if (!doc || doc.request_type !== 'tool' || doc.status !== 'pending') return;
+  tx.put(APPROVALS, callId, { ...doc, ...change, decided_at: at });
 }
 
 async function addUsage(collection: string, id: string, usage: Usage, tx: ProjectionTx): Promise<void> {

@@ -19,7 +19,7 @@ import { readersOf } from '../commands/access.js';
 export { HISTORY, type HistoryDoc } from './history-view.js';
 
 /** Bump when a read model's shape or meaning changes: the projector rebuilds from the log. */
-export const VIEWS_VERSION = 9;
+export const VIEWS_VERSION = 10;
 
 /** Lists scoped to what one principal may read: `<kind>:member:<principal, URI-encoded>` (a `:` in a sub cannot collide). */
 const scoped = (kind: string, member: string | undefined) => (member === undefined ? kind : `${kind}:member:${encodeURIComponent(member)}`);
@@ -82,7 +82,8 @@ function indexesOf(collection: string, _id: string, doc: Doc): IndexEntry[] {
         { index: indexNames.approvals({ status: a.status }), score },
         { index: indexNames.approvals({ session_id: a.session_id }), score },
         { index: indexNames.approvals({ session_id: a.session_id, status: a.status }), score },
-        ...(a.status === 'pending' ? [{ index: indexNames.approvalsDue, score: -Date.parse(a.deadline) }] : []),
+        // Only plans' approvals expire by the approval timer; a tool call's run has its own timeout.
+        ...(a.status === 'pending' && a.deadline !== undefined ? [{ index: indexNames.approvalsDue, score: -Date.parse(a.deadline) }] : []),
         ...a.readers.flatMap((member) => [
           { index: indexNames.memberApprovals(member), score },
           { index: indexNames.memberApprovals(member, a.status), score },

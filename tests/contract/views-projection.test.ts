@@ -411,7 +411,7 @@ function projectedViews(target: 'memory' | 'redis' | 'sqlite') {
       details: { plan_id: ids.plans.C, plan_summary: { plan_id: ids.plans.C, revision: 2, status: 'awaiting_approval', subtasks_count: 3 } },
     });
     // The deadline is taken from the clock reading the command made just before it was stamped.
-    const timeout = Date.parse(c2.deadline) - Date.parse(c2.created_at);
+    const timeout = Date.parse(c2.deadline!) - Date.parse(c2.created_at);
     expect(timeout).toBeLessThanOrEqual(DEFAULT_POLICY.approvalTimeoutS * 1000);
     expect(timeout).toBeGreaterThan(DEFAULT_POLICY.approvalTimeoutS * 1000 - 5_000);
 

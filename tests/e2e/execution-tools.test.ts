@@ -10,6 +10,7 @@ import { startScriptedOpenAi, type RecordedRequest, type ScriptedOpenAi } from '
 import { connect, type FeedClient, type Frame } from '../support/ws-client.js';
 import { CLASSIFIER_SYSTEM_PROMPT } from '../../src/planning/classifier.js';
 import { ARCHITECT_SYSTEM_PROMPT } from '../../src/planning/architect.js';
+import { expectIdeModel, PendingApprovalsResponse } from '../support/ide-models.js';
 
 let model: ScriptedOpenAi;
 let server: TestServer;
@@ -110,6 +111,30 @@ describe('a task through the IDE socket, tools answered by the client', () => {
       // The plan's read shows the tokens its runs spent.
       const plan = (await c.get(`/plans/${review.plan_id}`)).body;
       expect(plan.status).toBe('completed');
+    } finally {
+      await socket.close();
+    }
+  });
+
+  test('a call waiting for approval is a pending approval the IDE restores after a reconnect; deciding it closes it', async () => {
+    const session = (await c.post('/sessions', { name: 'restore' })).body.session_id as string;
+    const socket = await connect(server.url, session, { since: 0 });
+    try {
+      socket.send({ type: 'user_message', content: 'A question: delete the old module?' });
+      const call = await socket.waitFor((f) => f.type === 'tool_call', 10_000, 'the tool call');
+      expect(call.requires_approval).toBe(true);
+      const pending = (await c.get(`/sessions/${session}/pending-approvals?wait_for=${(await c.get('/ready')).body.checks.event_store.detail}`)).body;
+      expectIdeModel(PendingApprovalsResponse, pending, 'pending-approvals with a tool call');
+      expect(pending.pending_approvals).toEqual([
+        expect.objectContaining({ call_id: call.call_id, request_id: call.call_id, request_type: 'tool', tool_name: 'write_file', arguments: { path: 'src/gone.ts', content: '' } }),
+      ]);
+      // The IDE's approval dialog answers as a tool_result with its decision in metadata.
+      socket.send({ type: 'tool_result', content: 'approved', metadata: { approval_request_id: call.call_id, decision: 'approved', approved: true } });
+      await socket.waitFor((f) => f.type === 'status' && f.call_id === call.call_id, 5_000, 'the approval recorded');
+      socket.send({ type: 'tool_result', call_id: call.call_id, tool_name: 'write_file', result: 'written' });
+      await socket.waitFor((f) => f.type === 'assistant_message' && f.is_final === true, 10_000, 'the final answer');
+      const after = (await c.get(`/sessions/${session}/pending-approvals?wait_for=${(await c.get('/ready')).body.checks.event_store.detail}`)).body;
+      expect(after.count).toBe(0);
     } finally {
       await socket.close();
     }

@@ -748,7 +748,7 @@ describe('approval view', () => {
       created_position: requested!.position,
       readers: ['local'],
     });
-    expect(w.approval(AP1)!.details.plan_summary).toMatchObject({ plan_id: P, status: 'awaiting_approval', subtasks_count: 3 });
+    expect((w.approval(AP1)!.details as { plan_summary: unknown }).plan_summary).toMatchObject({ plan_id: P, status: 'awaiting_approval', subtasks_count: 3 });
   });
 
   it.each([
