@@ -6,10 +6,9 @@ import { streams, type RunEvent, type SessionEvent } from '../events/catalog.js'
 import { rememberApproval, type ToolPolicy, type ToolPolicyChange } from '../agents/tool-policy.js';
 import type { CommandHandler, CommandMeta, Executed, ExecutedAcross } from './handle.js';
 import { notFound } from './errors.js';
-import { callNotFound, runDecider, type RecordedCall, type RunCommand, type RunStart, type RunState } from './run.js';
+import { callNotFound, runDecider, type RunCommand, type RunStart, type RunState } from './run.js';
 import { sessionDecider, type SessionCommand, type SessionState, type SessionView } from './session.js';
 import { requireAccess } from './access.js';
-import type { Usage } from '../agents/model.js';
 
 /** The IDE-facing id of the n-th tool call (0-based) of a run's turn. */
 export const callIdFor = (runId: string, turn: number, index: number) => `${runId}.${turn}.${index}`;
@@ -58,17 +57,7 @@ export function createRunCommands(deps: RunCommandsDeps) {
 
     async recordTurn(
       runId: string,
-      turn: {
-        turn: number;
-        content: string | null;
-        tool_calls: ReadonlyArray<{ id: string; name: string; arguments: string }>;
-        finish_reason: string;
-        usage: Usage;
-        model?: string | undefined;
-        calls: readonly RecordedCall[];
-        final?: string | undefined;
-        max_turns: number;
-      },
+      turn: Omit<Extract<RunCommand, { type: 'RecordTurn' }>, 'type'>,
       meta: CommandMeta,
     ) {
       const done = await onRun(runId, meta, { type: 'RecordTurn', ...turn });
