@@ -82,6 +82,8 @@ export async function snapshotOf(views: ViewStore, sessionId: string, epoch: str
         ? { plan: { ...summary, approval: plan.approval, progress: plan.progress, fsm_state: plan.fsm_state } }
         : {}),
       pending_approvals: pending,
+      // Tool calls waiting for this IDE to run them (as their tool_call frames).
+      ...(doc?.open_calls && Object.keys(doc.open_calls).length ? { pending_tool_calls: Object.values(doc.open_calls) } : {}),
     },
   });
   return { offset, frame };

@@ -36,6 +36,11 @@ export interface FeedSessionDoc {
   fsm_state: FsmState;
   /** Revision of the session stream's last event seen (a redelivered event changes nothing). */
   stream_revision: number;
+  /**
+   * Tool calls sent to the IDE and not answered yet, as their tool_call frames: a client that joins
+   * without history gets them in its snapshot, so it can answer what waits for it.
+   */
+  open_calls?: Record<string, FrameBody>;
   [key: string]: unknown;
 }
 
@@ -68,6 +73,27 @@ function nextRunDoc(doc: FeedRunDoc, event: RunEvent, revision: number): FeedRun
       return { ...next, calls: {} };
     default:
       return next;
+  }
+}
+
+/** A session's open tool calls after a run event: a call sent is added, an answered one or a finished run's removed. */
+function openCallsAfter(open: Record<string, FrameBody>, run: FeedRunView, event: RunEvent, frames: readonly FrameBody[]): Record<string, FrameBody> {
+  switch (event.type) {
+    case 'ToolCallRequested': {
+      const frame = frames.find((f) => f.type === 'tool_call');
+      return frame ? { ...open, [event.data.call_id]: frame } : open;
+    }
+    case 'ToolCallRejected':
+    case 'ToolResultReceived': {
+      const { [event.data.call_id]: _answered, ...rest } = open;
+      return rest;
+    }
+    case 'RunSucceeded':
+    case 'RunFailed':
+    case 'RunCancelled':
+      return Object.fromEntries(Object.entries(open).filter(([callId]) => !(callId in run.calls)));
+    default:
+      return open;
   }
 }
 
@@ -178,7 +204,8 @@ export function feedProjection(options: FeedProjectionOptions): Projection {
     const doc = (await tx.get(FEED_SESSIONS, run.session_id)) as FeedSessionDoc | undefined;
     if (!doc) return;
     // Rendered with the run as it was before the event: an answer still names the call's tool.
-    emit(tx, doc, framesOf({ event, session: doc.session, run }), stored);
+    const frames = framesOf({ event, session: doc.session, run });
+    emit(tx, { ...doc, open_calls: openCallsAfter(doc.open_calls ?? {}, run, event, frames) }, frames, stored);
   }
 
   function publishFrames(frames: FeedFrame[]): void {

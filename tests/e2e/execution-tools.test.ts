@@ -11,6 +11,11 @@ import { connect, type FeedClient, type Frame } from '../support/ws-client.js';
 import { CLASSIFIER_SYSTEM_PROMPT } from '../../src/planning/classifier.js';
 import { ARCHITECT_SYSTEM_PROMPT } from '../../src/planning/architect.js';
 import { expectIdeModel, PendingApprovalsResponse } from '../support/ide-models.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { runCli } from '../../src/cli/run.js';
 
 let model: ScriptedOpenAi;
 let server: TestServer;
@@ -140,6 +145,42 @@ describe('a task through the IDE socket, tools answered by the client', () => {
     }
   });
 
+  test('an IDE joining later finds the waiting tool calls in its snapshot: planline chat runs them and the run finishes', async () => {
+    const session = (await c.post('/sessions', { name: 'join later' })).body.session_id as string;
+    const first = await connect(server.url, session, { since: 0 });
+    let call: Frame;
+    try {
+      first.send({ type: 'user_message', content: 'A question: delete the old module?' });
+      call = await first.waitFor((f) => f.type === 'tool_call', 10_000, 'the tool call');
+    } finally {
+      await first.close();
+    }
+    const joining = await connect(server.url, session);
+    try {
+      const snapshot = await joining.waitFor((f) => f.type === 'snapshot', 5_000, 'the snapshot');
+      expect(snapshot.metadata.pending_tool_calls).toEqual([expect.objectContaining({ type: 'tool_call', call_id: call.call_id, tool_name: 'write_file', requires_approval: true })]);
+    } finally {
+      await joining.close();
+    }
+
+    const workspace = mkdtempSync(join(tmpdir(), 'planline-join-'));
+    const stdin = new PassThrough();
+    const out: string[] = [];
+    const exit = runCli(['chat', '--url', server.url, '--session', session, '--yes', '--workspace', workspace], { out: (l) => out.push(l), err: (l) => out.push(l), env: {}, stdin });
+    try {
+      const run = await eventually(async () => (await c.get(`/runs/${call.run_id}`)).body, (r) => r.status === 'succeeded', 10_000);
+      expect(run.status).toBe('succeeded');
+      // chat approved it (--yes) and ran it here, then answered with what happened.
+      const types = ((await c.get(`/streams/run-${call.run_id}`)).body.events as Array<{ type: string }>).map((e) => e.type);
+      expect(types).toEqual(expect.arrayContaining(['ToolCallApproved', 'ToolResultReceived', 'RunSucceeded']));
+      expect(out.join('\n')).toMatch(/write_file/);
+    } finally {
+      stdin.end();
+      expect(await exit).toBe(0);
+      rmSync(workspace, { recursive: true, force: true });
+    }
+  });
+
   test('a tool refused with hitl_decision reject, and one refused with a "User rejected" tool_result: the model hears it and the run goes on', async () => {
     for (const how of ['hitl', 'tool_result'] as const) {
       const session = (await c.post('/sessions', { name: `refuse ${how}` })).body.session_id as string;
@@ -165,3 +206,11 @@ describe('a task through the IDE socket, tools answered by the client', () => {
     }
   });
 });
+
+async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
+  for (const deadline = Date.now() + timeoutMs; ; ) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

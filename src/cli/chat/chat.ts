@@ -95,6 +95,8 @@ export async function runChat(options: ChatOptions, io: CliIo, deps: ChatDeps = 
       socket.send({ type: 'plan_decision', approval_request_id: pending.approval_request_id, decision: 'approve' });
     }
     if (frame.type === 'tool_call') desk.take(frame);
+    // Joining a session: the snapshot lists the tool calls already waiting for an IDE to run them.
+    if (frame.type === 'snapshot') for (const call of pendingToolCalls(frame)) desk.take(call);
     input?.prompt();
   }
 
@@ -156,4 +158,13 @@ export async function runChat(options: ChatOptions, io: CliIo, deps: ChatDeps = 
     if (id) warn(`the session is ${id}; come back to it with --session ${id}`);
   }
   return outcome.code;
+}
+
+/** The tool calls a snapshot says are waiting for an answer (tool_call frames), if any. */
+function pendingToolCalls(frame: Record<string, unknown>): Array<Record<string, unknown> & { type: string }> {
+  const metadata = frame.metadata;
+  if (typeof metadata !== 'object' || metadata === null) return [];
+  const calls = (metadata as Record<string, unknown>).pending_tool_calls;
+  if (!Array.isArray(calls)) return [];
+  return calls.filter((c): c is Record<string, unknown> => typeof c === 'object' && c !== null).map((c) => ({ ...c, type: 'tool_call' }));
 }
