@@ -11,6 +11,9 @@ import { openSqliteEventStore } from '../src/events/sqlite-store.js';
 import { rebuild } from '../src/projections/projector.js';
 import { openSqliteViewStore } from '../src/projections/sqlite-views.js';
 import { viewsProjection } from '../src/projections/views-projection.js';
+import { feedProjection } from '../src/projections/feed-projection.js';
+import { feedEpoch } from '../src/projections/feed.js';
+import { EXECUTOR_NAME } from '../src/handlers/executor.js';
 import { envNumber, fmt, startServer } from './support.js';
 import { generate } from './views-rebuild.js';
 
@@ -42,10 +45,16 @@ export async function benchRestart(options: { events?: number } = {}): Promise<R
     const events = await generate(writer, target);
     await writer.close();
 
-    // The read models a server that ran through all of this would have left beside the log.
+    // What a server that ran through all of this would have left beside the log: the read models, the
+    // client feed, and the executor's checkpoint at the head (it reacted to every event already).
     const store = openSqliteEventStore(path);
     const views = openSqliteViewStore(viewsFileBeside(path), { logId: await store.logId() });
     const built = await rebuild({ store, views, projection: viewsProjection });
+    await rebuild({ store, views, projection: feedProjection({ epoch: feedEpoch(await store.logId()), history: 1_000, publish: () => {} }) });
+    const lease = { name: `processor:${EXECUTOR_NAME}`, owner: 'bench' };
+    await views.acquireLease(lease, 10_000);
+    await views.commit(EXECUTOR_NAME, [], await store.headPosition(), lease);
+    await views.releaseLease(lease);
     await views.close();
     await store.close();
 
