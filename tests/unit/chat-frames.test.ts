@@ -217,7 +217,7 @@ describe('rendering frames', () => {
       '  type /approve, /reject [feedback] or /modify <feedback>',
     ]);
     expect(renderFrame({ type: 'subtask_completed', subtask_id: 'form', progress: { total: 2, done: 1, failed: 0, running: 0, pending: 1, percentage: 50 } })).toEqual([
-      '[subtask] form completed — 1/2 done, 0 running, 0 failed, 1 pending 50%',
+      '[subtask] form completed [#####-----] 1/2 done, 0 running, 0 failed, 1 pending 50%',
     ]);
     expect(renderFrame({ type: 'error', code: 'already_decided', content: 'the plan was approved' })).toEqual(['[error] already_decided: the plan was approved']);
     expect(renderFrame({ type: 'assistant_message', content: 'one\ntwo', agent_type: 'coder' })).toEqual(['coder> one', '  two']);

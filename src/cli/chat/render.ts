@@ -99,12 +99,18 @@ export function planLines(summary: unknown): string[] {
   return lines;
 }
 
+/** A ten-cell progress bar: [####------]. */
+function bar(done: number, total: number, cells = 10): string {
+  const filled = total > 0 ? Math.round((Math.min(done, total) / total) * cells) : 0;
+  return `[${'#'.repeat(filled)}${'-'.repeat(cells - filled)}]`;
+}
+
 function progressText(value: unknown): string {
   const progress = rec(value);
   if (!progress) return '';
   const n = (key: string) => (typeof progress[key] === 'number' ? (progress[key] as number) : 0);
   const percentage = typeof progress.percentage === 'number' ? ` ${Math.round(progress.percentage)}%` : '';
-  return ` — ${n('done')}/${n('total')} done, ${n('running')} running, ${n('failed')} failed, ${n('pending')} pending${percentage}`;
+  return ` ${bar(n('done'), n('total'))} ${n('done')}/${n('total')} done, ${n('running')} running, ${n('failed')} failed, ${n('pending')} pending${percentage}`;
 }
 
 function pendingOf(frame: Frame): string[] {
