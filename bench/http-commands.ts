@@ -61,9 +61,10 @@ export async function benchHttpCommands(options: { clients?: number; seconds?: n
     const server = process.env.BENCH_URL
       ? { url: process.env.BENCH_URL, stop: async () => {} }
       : await startServer(
+          // The command path only: approved plans are not executed here (bench/execution.ts measures that).
           target === 'embedded'
-            ? { EVENTSTORE_URL: `sqlite:${join(dir, 'planline.db')}` }
-            : { EVENTSTORE_URL: `${POSTGRES_URL}?schema=${schema}`, REDIS_URL, REDIS_KEY_PREFIX: `planline-bench:${schema}:` },
+            ? { EVENTSTORE_URL: `sqlite:${join(dir, 'planline.db')}`, ROLES: 'edge,projector' }
+            : { EVENTSTORE_URL: `${POSTGRES_URL}?schema=${schema}`, REDIS_URL, REDIS_KEY_PREFIX: `planline-bench:${schema}:`, ROLES: 'edge,projector' },
         );
     const healthPerSecond = await healthRate(server.url, clients);
     const plan = {
