@@ -44,6 +44,8 @@ export interface RunState {
   usage: Usage;
   result?: string | undefined;
   error?: string | undefined;
+  /** Why it failed, as a code (no_model_configured, tool_call_timeout, too_many_turns, agent_failed). */
+  error_code?: string | undefined;
 }
 
 export const initialRunState = (): RunState => ({
@@ -307,7 +309,7 @@ export function evolveRun(state: RunState, event: RunEvent): RunState {
     case 'RunSucceeded':
       return { ...state, status: 'succeeded', result: event.data.result };
     case 'RunFailed':
-      return { ...state, status: 'failed', error: event.data.error };
+      return { ...state, status: 'failed', error: event.data.error, error_code: event.data.code };
     case 'RunCancelled':
       return { ...state, status: 'cancelled', error: event.data.reason ?? 'cancelled' };
     default:

@@ -327,6 +327,8 @@ export function executorReactions(deps: ExecutorDeps) {
         commands.onPlan(planId, { type: 'CompleteSubtask', subtask_id: subtaskId, attempt: attemptNo, ...(run.result !== undefined ? { result: run.result } : {}) }, metaOf(stored, 'complete-subtask')),
       );
     } else if (run.status === 'failed') {
+      // Without a model every attempt and every re-plan would fail the same way: the plan fails now.
+      const hopeless = run.error_code === 'no_model_configured';
       await attempt('fail subtask', () =>
         commands.onPlan(
           planId,
@@ -336,12 +338,17 @@ export function executorReactions(deps: ExecutorDeps) {
             attempt: attemptNo,
             error: run.error ?? 'the run failed',
             now: new Date(Date.parse(stored.metadata.at)),
-            max_attempts: execution.maxAttempts,
+            max_attempts: hopeless ? attemptNo : execution.maxAttempts,
             backoff_ms: execution.retryBackoffMs,
           },
           metaOf(stored, 'fail-subtask'),
         ),
       );
+      if (hopeless) {
+        await attempt('fail plan', () =>
+          commands.onPlan(planId, { type: 'FailPlan', reason: `subtask ${subtaskId} cannot run: ${run.error ?? 'no model configured'}` }, metaOf(stored, 'fail-plan')),
+        );
+      }
     }
   }
 
