@@ -214,3 +214,37 @@ async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+describe('no model configured', () => {
+  let bare: TestServer;
+  beforeAll(async () => {
+    bare = await startServer({ ROLES: 'all' });
+  });
+  afterAll(() => bare?.dispose());
+
+  test('planning works with the heuristics; an approved plan fails at its first run, saying why; a question gets an error frame', async () => {
+    const api = client(bare.api);
+    const session = (await api.post('/sessions', {})).body.session_id as string;
+    const socket = await connect(bare.url, session, { since: 0 });
+    try {
+      socket.send({ type: 'user_message', content: 'Build a login page with a form, an auth endpoint and tests for both' });
+      const review = await socket.waitFor((f) => f.type === 'plan_approval_required', 10_000, 'the heuristic plan');
+      expect((await api.get(`/plans/${review.plan_id}`)).body.source).toBe('heuristic');
+      socket.send({ type: 'plan_decision', approval_request_id: review.approval_request_id, decision: 'approve' });
+      const ended = await socket.waitFor((f) => f.type === 'execution_completed', 10_000, 'the plan to end');
+      expect(ended.status).toBe('failed');
+      expect(ended.content).toMatch(/no model configured/);
+      // No retries: every dispatch was a first attempt.
+      const attempts = (await api.get(`/streams/plan-${review.plan_id}`)).body.events.filter((e: { type: string }) => e.type === 'SubtaskDispatched');
+      expect(attempts.length).toBeGreaterThan(0);
+      expect(attempts.every((e: { data: { attempt: number } }) => e.data.attempt === 1)).toBe(true);
+
+      socket.send({ type: 'user_message', content: 'What is a closure?' });
+      const error = await socket.waitFor((f) => f.type === 'error' && f.code === 'no_model_configured', 10_000, 'the error frame');
+      expect(error.content).toMatch(/no model configured/);
+      expect(socket.invalid).toEqual([]);
+    } finally {
+      await socket.close();
+    }
+  });
+});
