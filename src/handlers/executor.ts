@@ -35,8 +35,13 @@ import { ABORT_TOPIC, JOB_KINDS } from './jobs.js';
 
 export const EXECUTOR_NAME = 'executor';
 
-/** The run of a subtask attempt: derived, so a repeated dispatch names the same run. */
-export const subtaskRunId = (planId: string, subtaskId: string, attempt: number) => uuidv5(`run:${planId}:${subtaskId}:${attempt}`);
+/**
+ * The run of a subtask attempt: derived, so a repeated dispatch names the same run. A re-planned
+ * revision starts its subtasks' attempts again at 1 (often with the same ids), so the revision is part
+ * of the name (revision 1 keeps the shorter form).
+ */
+export const subtaskRunId = (planId: string, subtaskId: string, attempt: number, revision = 1) =>
+  uuidv5(revision === 1 ? `run:${planId}:${subtaskId}:${attempt}` : `run:${planId}:r${revision}:${subtaskId}:${attempt}`);
 /** The run answering an atomic message. */
 export const atomicRunId = (messageId: string) => uuidv5(`run:message:${messageId}`);
 
@@ -136,8 +141,9 @@ export function executorReactions(deps: ExecutorDeps) {
     const plan = await planOf(planId);
     if (!plan || isTerminal(plan.status)) return;
     const subtask = plan.subtasks.find((s) => s.id === subtaskId);
-    if (!subtask) return;
-    const runId = subtaskRunId(planId, subtaskId, attemptNo);
+    // A dispatch of an earlier attempt or revision (read again after a restart) starts nothing.
+    if (!subtask || subtask.attempt !== attemptNo || (subtask.status !== 'dispatched' && subtask.status !== 'running')) return;
+    const runId = subtaskRunId(planId, subtaskId, attemptNo, plan.revision);
     const dependencies = subtask.dependencies.map((id) => {
       const dep = plan.subtasks.find((s) => s.id === id);
       return { id, description: dep?.description ?? id, ...(dep?.result !== undefined ? { result: dep.result } : {}) };
@@ -165,7 +171,7 @@ export function executorReactions(deps: ExecutorDeps) {
     for (const subtask of plan.subtasks) {
       if (subtask.attempt === 0) continue;
       if (subtask.status !== 'cancelled' && subtask.status !== 'dispatched' && subtask.status !== 'running') continue;
-      const runId = subtaskRunId(plan.plan_id, subtask.id, subtask.attempt);
+      const runId = subtaskRunId(plan.plan_id, subtask.id, subtask.attempt, plan.revision);
       await attempt('cancel run', () => commands.cancelRun(runId, { reason }, metaOf(stored, `cancel-run:${runId}`)));
     }
   }
@@ -322,6 +328,9 @@ export function executorReactions(deps: ExecutorDeps) {
     const planId = run.plan_id;
     const subtaskId = run.subtask_id;
     const attemptNo = run.attempt;
+    // A run of an earlier revision (stopped by the re-plan) says nothing about this revision's subtask of the same id.
+    const plan = await planOf(planId);
+    if (!plan || subtaskRunId(planId, subtaskId, attemptNo, plan.revision) !== runId) return;
     if (run.status === 'succeeded') {
       await attempt('complete subtask', () =>
         commands.onPlan(planId, { type: 'CompleteSubtask', subtask_id: subtaskId, attempt: attemptNo, ...(run.result !== undefined ? { result: run.result } : {}) }, metaOf(stored, 'complete-subtask')),
