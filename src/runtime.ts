@@ -133,6 +133,7 @@ export async function startPlanline(config: Config, log: Logger, options: Planli
           log,
           executor: roles.has('executor'),
           worker: roles.has('worker'),
+          durableJobs: busKind === 'nats',
           ...(options.jobAckWaitMs !== undefined ? { ackWaitMs: options.jobAckWaitMs } : {}),
           ...(options.jobBackoffMs !== undefined ? { jobBackoffMs: options.jobBackoffMs } : {}),
           ...(options.leaseTtlMs !== undefined ? { leaseTtlMs: options.leaseTtlMs } : {}),

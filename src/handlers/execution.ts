@@ -33,6 +33,8 @@ export interface ExecutionDeps {
   /** Delay before a failed job's retries (default 1 s, 2 s, 5 s). */
   jobBackoffMs?: readonly number[];
   leaseTtlMs?: number;
+  /** Jobs survive a restart of every process (NATS JetStream); the embedded bus loses them. */
+  durableJobs?: boolean;
 }
 
 export interface Execution {
@@ -47,7 +49,7 @@ const TIMER_MAX_DELIVER = 100_000;
 export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
   const { commands, bus, log } = deps;
   const executor = deps.executor
-    ? startExecutor({ store: deps.store, views: deps.views, commands, bus, execution: deps.execution, log: log.child({ component: 'executor' }), ...(deps.leaseTtlMs !== undefined ? { leaseTtlMs: deps.leaseTtlMs } : {}) })
+    ? startExecutor({ store: deps.store, views: deps.views, commands, bus, execution: deps.execution, log: log.child({ component: 'executor' }), durableJobs: deps.durableJobs ?? false, ...(deps.leaseTtlMs !== undefined ? { leaseTtlMs: deps.leaseTtlMs } : {}) })
     : undefined;
 
   const consumers: JobConsumer[] = [];

@@ -54,6 +54,8 @@ export interface ExecutorDeps {
   log: Logger;
   leaseTtlMs?: number;
   now?: () => number;
+  /** The bus keeps jobs across restarts (NATS JetStream); the embedded one does not. */
+  durableJobs?: boolean;
 }
 
 export function startExecutor(deps: ExecutorDeps): Runner {
@@ -69,7 +71,9 @@ export function startExecutor(deps: ExecutorDeps): Runner {
       version: 1,
       // With no checkpoint it starts from the beginning: every reaction checks the state it acts on, so
       // old events cost a look and change nothing, and a plan approved before the executor ran still runs.
-      activate: async (checkpoint) => checkpoint?.position ?? 0,
+      // Jobs of an embedded bus do not survive the process: they are derived again from the whole log
+      // (a job whose work is done is dropped by its worker), or a run whose turn was in flight waits forever.
+      activate: async (checkpoint) => (deps.durableJobs ? (checkpoint?.position ?? 0) : 0),
       async handle(events: StoredEvent[]) {
         // Each stream's events in order; different streams at once (a batch spans many plans and runs,
         // and each reaction waits for commits). Reactions check the state they act on, so the order
