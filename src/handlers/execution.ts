@@ -2,7 +2,7 @@
 // (any number, competing for jobs). A job that exhausts its deliveries is parked as a dead letter and
 // recorded as an event (the run, the classification or the plan fails with the reason), so nothing
 // waits forever for a job that will never succeed.
-import type { Bus, DeadLetter, JobConsumer } from '../bus/bus.js';
+import type { Bus, DeadLetter, Job, JobConsumer } from '../bus/bus.js';
 import type { ChatModel } from '../agents/model.js';
 import type { Commands } from '../commands/service.js';
 import { DomainError } from '../commands/errors.js';
@@ -56,11 +56,15 @@ export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
   let agents: AgentWorker | undefined;
   if (deps.worker) {
     const workerLog = log.child({ component: 'worker' });
-    agents = await agentWorker({ commands, bus, model: deps.model, maxTurns: deps.execution.maxTurns, modelTimeoutMs: deps.execution.modelTimeoutMs, log: workerLog });
+    const ackWaitMs = deps.ackWaitMs ?? 30_000;
+    // A job in progress says it is alive well within its ack wait, or a model call longer than the ack
+    // wait is handed to a second worker while the first still waits for the model (two calls, two answers).
+    const heartbeatMs = Math.max(10, Math.min(5_000, Math.floor(ackWaitMs / 3)));
+    agents = await agentWorker({ commands, bus, model: deps.model, maxTurns: deps.execution.maxTurns, modelTimeoutMs: deps.execution.modelTimeoutMs, log: workerLog, heartbeatMs });
     const planning = planningWorker({ commands, model: deps.model, modelTimeoutMs: deps.execution.modelTimeoutMs, log: workerLog });
     const timers = timerWorker({ commands, toolCallTimeoutS: deps.execution.toolCallTimeoutS });
     const jobOptions = {
-      ackWaitMs: deps.ackWaitMs ?? 30_000,
+      ackWaitMs,
       maxDeliver: 4,
       backoffMs: deps.jobBackoffMs ?? [1_000, 2_000, 5_000],
     };
@@ -86,7 +90,7 @@ export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
             ),
           )(letter),
       }),
-      await bus.consume(JOB_KINDS.classify, planning.classify, {
+      await bus.consume(JOB_KINDS.classify, alive(planning.classify, heartbeatMs), {
         ...jobOptions,
         concurrency,
         onDeadLetter: (letter) =>
@@ -98,7 +102,7 @@ export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
             ),
           )(letter),
       }),
-      await bus.consume(JOB_KINDS.replan, planning.replan, {
+      await bus.consume(JOB_KINDS.replan, alive(planning.replan, heartbeatMs), {
         ...jobOptions,
         concurrency,
         onDeadLetter: (letter) =>
@@ -118,5 +122,17 @@ export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
       await Promise.all(consumers.map((c) => c.stop()));
       await executor?.stop();
     },
+  };
+}
+
+/** A handler whose job says it is alive while it runs (classifying and planning wait for the model too). */
+function alive(handler: (job: Job) => Promise<void>, heartbeatMs: number): (job: Job) => Promise<void> {
+  return async (job) => {
+    const heartbeat = setInterval(() => job.working(), heartbeatMs);
+    try {
+      await handler(job);
+    } finally {
+      clearInterval(heartbeat);
+    }
   };
 }
