@@ -292,6 +292,9 @@ export function executorReactions(deps: ExecutorDeps) {
         return;
       }
       case 'ToolCallRequested': {
+        // Read again at start (an embedded bus), an old call long answered needs no timer waiting in the queue.
+        const { state } = await commands.runState(runId, { fresh: true });
+        if (state.status !== 'running' || !state.pending[event.data.call_id]) return;
         const at = new Date(Date.parse(stored.metadata.at) + execution.toolCallTimeoutS * 1000).toISOString();
         await enqueue(JOB_KINDS.toolTimeout, { run_id: runId, call_id: event.data.call_id, at }, `timeout:${event.data.call_id}`);
         return;
