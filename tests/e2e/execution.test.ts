@@ -68,6 +68,25 @@ describe('execution (embedded)', () => {
     expect((await counts(api, `run-${atomicRunId((await events(api, `session-${sessionId}`)).find((e) => e.type === 'TaskClassified')!.data.message_id)}`)).RunSucceeded).toBe(1);
   });
 
+  it('multitask interrupt during an atomic run: the run is cancelled and its model call aborted; the new message is answered', async () => {
+    const { api, model } = await setup(
+      { classify: () => askVerdict, agent: (r) => (/first/.test(lastUserMessageOf(r)) ? { kind: 'hang' } : { content: 'the second answer' }) },
+      { MULTITASK_STRATEGY: 'interrupt' },
+    );
+    const sessionId = await newSession(api);
+    await send(api, sessionId, 'the first question?');
+    const hanging = await waitFor('the first run to ask the model', () => model.requests.find(isAgent));
+    expect((await send(api, sessionId, 'the second question?')).status).toBe(201);
+    await within('the first model call to be aborted', hanging.disconnectedEarly);
+    const finished = await waitFor('the second question to finish', async () => (await events(api, `session-${sessionId}`)).find((e) => e.type === 'TaskFinished'));
+    expect(finished.data).toMatchObject({ status: 'succeeded', answer: 'the second answer' });
+    const classified = (await events(api, `session-${sessionId}`)).filter((e) => e.type === 'TaskClassified');
+    expect(classified).toHaveLength(2);
+    expect(await counts(api, `run-${classified[0]!.data.run_id}`)).toMatchObject({ RunStarted: 1, RunCancelled: 1 });
+    await waitFor('the session to be free', async () => ['idle', 'completed'].includes((await session(api, sessionId)).fsm_state));
+    expect(model.requests.filter(isAgent)).toHaveLength(2);
+  });
+
   it('reject: nothing runs; modify: the architect gets the feedback, the new revision is approved and completes', async () => {
     const { api, model } = await setup({});
     const rejected = await plannedSession(api);
@@ -210,6 +229,19 @@ describe('execution (embedded)', () => {
       expect((await counts(api, runStream(drafted.plan_id, s.id, 1))).RunSucceeded).toBe(1);
     }
     expect(first.model.requests.filter((r) => subtaskOf(r) === 'c')).toHaveLength(1);
+
+    // Once more, with everything done: reading the log again at start asks the model nothing and changes nothing.
+    const requests = first.model.requests.length;
+    const planEvents = (await events(api, `plan-${drafted.plan_id}`)).length;
+    await second.close();
+    const third = await startServer({ OPENAI_BASE_URL: first.model.baseURL, OPENAI_API_KEY: 'x', ...FAST }, { ...FAST_JOBS, dir: first.server.dir });
+    onCleanup(() => third.close());
+    const again = client(third.api);
+    expect((await plan(again, drafted.plan_id)).status).toBe('completed');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(first.model.requests.length).toBe(requests);
+    expect(await events(again, `plan-${drafted.plan_id}`)).toHaveLength(planEvents);
+    for (const s of done.subtasks) expect((await counts(again, runStream(drafted.plan_id, s.id, 1))).RunSucceeded).toBe(1);
   });
 
   it('an approval deadline across a restart fires once', async () => {
