@@ -94,7 +94,7 @@ describe.skipIf(!postgresUp)('execution across processes on NATS + Redis + Postg
       OPENAI_BASE_URL: model.baseURL,
       OPENAI_API_KEY: 'x',
       OPENAI_MODEL: name,
-      PLANLINE_TEST_BUS_PREFIX: busPrefix,
+      NATS_PREFIX: busPrefix,
       PLANLINE_TEST_VIEWS_PREFIX: viewsKeyPrefix,
       PLANLINE_TEST_JOB_ACK_WAIT_MS: String(ackWaitMs),
       PLANLINE_TEST_JOB_BACKOFF_MS: '10',
