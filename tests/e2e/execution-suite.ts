@@ -83,7 +83,8 @@ afterEach(async () => {
 });
 export const onCleanup = (cleanup: () => Promise<unknown>) => void cleanups.push(cleanup);
 
-export const FAST = { SUBTASK_RETRY_BACKOFF_MS: '20' };
+/** Every role (test servers default to edge and projector only) and short retry delays. */
+export const FAST = { ROLES: 'all', SUBTASK_RETRY_BACKOFF_MS: '20' };
 export const FAST_JOBS: StartOptions = { jobBackoffMs: [10] };
 
 /** A scripted model and a server using it (env and options on top of `base`). */
@@ -107,9 +108,8 @@ export async function newSession(api: Client): Promise<string> {
   return s.body.session_id as string;
 }
 
-export async function send(api: Client, sessionId: string, content: string) {
-  const r = await api.post(`/sessions/${sessionId}/messages`, { content });
-  return r;
+export async function send(api: Client, sessionId: string, content: string, strategy?: 'enqueue' | 'interrupt' | 'reject') {
+  return api.post(`/sessions/${sessionId}/messages`, { content, ...(strategy !== undefined ? { strategy } : {}) });
 }
 
 export const session = async (api: Client, id: string) => (await api.get(`/sessions/${id}`)).body;
@@ -312,11 +312,11 @@ export function keyCases(base: Base = {}) {
   });
 
   it('multitask interrupt: a new message cancels the running plan at once and is classified', async () => {
-    const { api, model } = await setup({ agent: () => ({ kind: 'hang' }) }, { MULTITASK_STRATEGY: 'interrupt' }, {}, base);
+    const { api, model } = await setup({ agent: () => ({ kind: 'hang' }) }, {}, {}, base);
     const { sessionId, plan: drafted } = await plannedSession(api);
     await decide(api, drafted, 'approve');
     await waitFor('the subtasks to ask the model', () => model.requests.filter(isAgent).length === 2);
-    const r = await send(api, sessionId, 'Stop, what does module a export?');
+    const r = await send(api, sessionId, 'Stop, what does module a export?', 'interrupt');
     expect(r.status).toBe(201);
     // The cancel is in the same commit as the message.
     const planEvents = await types(api, `plan-${drafted.plan_id}`);
@@ -329,13 +329,13 @@ export function keyCases(base: Base = {}) {
 
   it('multitask reject: a message during execution gets 409 session_busy and changes nothing', async () => {
     const release = gate();
-    const { api, model } = await setup({ agent: async (r) => (await release.opened, { content: `result of ${subtaskOf(r)}` }) }, { MULTITASK_STRATEGY: 'reject' }, {}, base);
+    const { api, model } = await setup({ agent: async (r) => (await release.opened, { content: `result of ${subtaskOf(r)}` }) }, {}, {}, base);
     try {
       const { sessionId, plan: drafted } = await plannedSession(api);
       await decide(api, drafted, 'approve');
       await waitFor('the subtasks to ask the model', () => model.requests.filter(isAgent).length === 2);
       const before = await events(api, `session-${sessionId}`);
-      const r = await send(api, sessionId, 'What does module a export?');
+      const r = await send(api, sessionId, 'What does module a export?', 'reject');
       expect(r.status).toBe(409);
       expect(r.body.code ?? r.body.error).toBe('session_busy');
       expect(await events(api, `session-${sessionId}`)).toHaveLength(before.length);

@@ -1,6 +1,6 @@
 // Plan and message execution end to end on the embedded event store and bus: the key cases (shared
-// with the NATS + Redis file) and the rest of the matrix. The multitask strategy is set per server
-// (MULTITASK_STRATEGY); the message body does not take one yet.
+// with the NATS + Redis file) and the rest of the matrix. The multitask strategy comes with the message
+// in the key cases, and from the server's default (MULTITASK_STRATEGY) for an atomic run interrupted.
 import { describe, expect, it } from 'vitest';
 import { startServer, client } from '../support/server.js';
 import { lastUserMessageOf } from '../support/scripted-openai.js';
@@ -68,7 +68,7 @@ describe('execution (embedded)', () => {
     expect((await counts(api, `run-${atomicRunId((await events(api, `session-${sessionId}`)).find((e) => e.type === 'TaskClassified')!.data.message_id)}`)).RunSucceeded).toBe(1);
   });
 
-  it('multitask interrupt during an atomic run: the run is cancelled and its model call aborted; the new message is answered', async () => {
+  it('MULTITASK_STRATEGY=interrupt during an atomic run: the run is cancelled and its model call aborted; the new message is answered', async () => {
     const { api, model } = await setup(
       { classify: () => askVerdict, agent: (r) => (/first/.test(lastUserMessageOf(r)) ? { kind: 'hang' } : { content: 'the second answer' }) },
       { MULTITASK_STRATEGY: 'interrupt' },
