@@ -32,6 +32,7 @@ import type { Logger } from '../log.js';
 import { startRunner, type Runner } from '../processors/runner.js';
 import type { ViewStore } from '../projections/views.js';
 import { ABORT_TOPIC, JOB_KINDS } from './jobs.js';
+import { OPEN_WORK_INDEX, openWorkOps, resumePosition } from './open-work.js';
 
 export const EXECUTOR_NAME = 'executor';
 
@@ -60,6 +61,8 @@ export interface ExecutorDeps {
 
 export function startExecutor(deps: ExecutorDeps): Runner {
   const react = executorReactions(deps);
+  // The streams with open work, as committed (loaded at activation, then kept up to date here).
+  let open = new Set<string>();
   return startRunner({
     store: deps.store,
     views: deps.views,
@@ -71,9 +74,13 @@ export function startExecutor(deps: ExecutorDeps): Runner {
       version: 1,
       // With no checkpoint it starts from the beginning: every reaction checks the state it acts on, so
       // old events cost a look and change nothing, and a plan approved before the executor ran still runs.
-      // Jobs of an embedded bus do not survive the process: they are derived again from the whole log
-      // (a job whose work is done is dropped by its worker), or a run whose turn was in flight waits forever.
-      activate: async (checkpoint) => (deps.durableJobs ? (checkpoint?.position ?? 0) : 0),
+      // Jobs of an embedded bus do not survive the process: they are derived again by reading the log from
+      // the oldest work still open (a job whose work is done is dropped by its worker).
+      async activate(checkpoint) {
+        open = new Set((await deps.views.range(OPEN_WORK_INDEX, { limit: 1_000_000 })).map((m) => m.id));
+        if (checkpoint === undefined) return 0;
+        return deps.durableJobs ? checkpoint.position : resumePosition(deps.views, checkpoint.position);
+      },
       async handle(events: StoredEvent[]) {
         // Each stream's events in order; different streams at once (a batch spans many plans and runs,
         // and each reaction waits for commits). Reactions check the state they act on, so the order
@@ -89,9 +96,21 @@ export function startExecutor(deps: ExecutorDeps): Runner {
             for (const stored of list) await react(stored);
           }),
         );
-        return { ops: [] };
+        // Open work changes commit with the checkpoint; a stream already open keeps its first position.
+        const ops = openWorkOps(events, open);
+        return {
+          ops,
+          committed() {
+            for (const op of ops) {
+              if (op.op === 'index') open.add(op.id);
+              else if (op.op === 'unindex') open.delete(op.id);
+            }
+          },
+        };
       },
-      deactivate: () => {},
+      deactivate: () => {
+        open = new Set();
+      },
     },
   });
 }
