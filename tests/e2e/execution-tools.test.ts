@@ -248,3 +248,33 @@ describe('no model configured', () => {
     }
   });
 });
+
+describe('a tool call nobody answers', () => {
+  let quick: TestServer;
+  beforeAll(async () => {
+    quick = await startServer({ ROLES: 'all', OPENAI_BASE_URL: model.baseURL, OPENAI_API_KEY: 'test', TOOL_CALL_TIMEOUT_S: '1' });
+  });
+  afterAll(() => quick?.dispose());
+
+  test('fails its run after TOOL_CALL_TIMEOUT_S with a clear error the IDE sees; the session is free again', async () => {
+    const api = client(quick.api);
+    const session = (await api.post('/sessions', {})).body.session_id as string;
+    const socket = await connect(quick.url, session, { since: 0 });
+    try {
+      socket.send({ type: 'user_message', content: 'A question: delete the old module?' });
+      const call = await socket.waitFor((f) => f.type === 'tool_call', 10_000, 'the tool call');
+      const error = await socket.waitFor((f) => f.type === 'error' && f.code === 'tool_call_timeout', 10_000, 'the timeout');
+      expect(error.content).toMatch(/did not answer the write_file call/);
+      const run = (await api.get(`/runs/${call.run_id}`)).body;
+      expect(run).toMatchObject({ status: 'failed' });
+      // Too late: an answer now changes nothing.
+      socket.send({ type: 'tool_result', call_id: call.call_id, tool_name: 'write_file', result: 'late' });
+      await socket.waitFor((f) => f.type === 'status' && f.metadata?.fsm_state === 'idle', 5_000, 'the session back to idle');
+      const types = ((await api.get(`/streams/run-${call.run_id}`)).body.events as Array<{ type: string }>).map((e) => e.type);
+      expect(types.at(-1)).toBe('RunFailed');
+      expect(types).not.toContain('ToolResultReceived');
+    } finally {
+      await socket.close();
+    }
+  });
+});
