@@ -167,6 +167,7 @@ export function feedProjection(options: FeedProjectionOptions): Projection {
       plan_status: planStatus,
       fsm_state: doc?.fsm_state ?? 'idle',
       stream_revision: stored.revision,
+      ...(doc?.open_calls ? { open_calls: doc.open_calls } : {}),
     };
     emit(tx, next, framesOf({ event, session }), stored);
   }

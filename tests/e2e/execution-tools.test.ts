@@ -155,6 +155,8 @@ describe('a task through the IDE socket, tools answered by the client', () => {
     } finally {
       await first.close();
     }
+    // The session moves on meanwhile (renamed): the calls still wait.
+    expect((await c.send('PATCH', `/sessions/${session}`, { title: 'renamed while waiting' })).status).toBe(200);
     const joining = await connect(server.url, session);
     try {
       const snapshot = await joining.waitFor((f) => f.type === 'snapshot', 5_000, 'the snapshot');
