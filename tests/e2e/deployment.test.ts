@@ -67,7 +67,7 @@ describe.skipIf(!servicesUp)('a multi-process deployment under kill -9', () => {
     await dropPostgresSchemas(POSTGRES_URL, schemas);
     for (const prefix of prefixes) await flushRedisKeys(REDIS_URL, prefix);
     for (const prefix of busPrefixes) await deleteBusStreams(NATS_URL, prefix);
-  });
+  }, 600_000); // a soak leaves a hundred schemas, key spaces and streams to clean up
 
   for (let trial = 1; trial <= TRIALS; trial++) {
     test(`trial ${trial}: edges, projectors, executor, workers, random SIGKILLs: nothing lost or doubled, plans complete, sockets see every offset once`, async () => {
