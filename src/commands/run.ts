@@ -4,7 +4,7 @@
 // The conversation is the fold of this stream, so any worker can take any turn. Pure.
 import type { AgentType, RunEvent } from '../events/catalog.js';
 import type { RunTurn } from '../agents/agent-step.js';
-import type { Usage } from '../agents/model.js';
+import { addUsage, ZERO_USAGE, type Usage } from '../agents/model.js';
 import type { Decider } from './decider.js';
 import { conflict, DomainError } from './errors.js';
 
@@ -59,7 +59,7 @@ export const initialRunState = (): RunState => ({
   turn: 0,
   turns: [],
   pending: {},
-  usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+  usage: ZERO_USAGE,
 });
 
 /** The run waits for no tool answer and may take its next model turn. */
@@ -265,11 +265,7 @@ export function evolveRun(state: RunState, event: RunEvent): RunState {
         ...state,
         turn: d.turn,
         turns: [...state.turns, { type: 'assistant', content: d.content, tool_calls: d.tool_calls }],
-        usage: {
-          prompt_tokens: state.usage.prompt_tokens + d.usage.prompt_tokens,
-          completion_tokens: state.usage.completion_tokens + d.usage.completion_tokens,
-          total_tokens: state.usage.total_tokens + d.usage.total_tokens,
-        },
+        usage: addUsage(state.usage, d.usage),
       };
     }
     case 'ToolCallRequested': {

@@ -9,13 +9,11 @@
 import type { Bus, Job, TopicSubscription } from '../bus/bus.js';
 import { agentStep, type RunContext } from '../agents/agent-step.js';
 import { ModelError, NoModelConfiguredError, type ChatModel } from '../agents/model.js';
-import { decideToolCall } from '../agents/tool-policy.js';
+import { decideToolCall, DEFAULT_TOOL_POLICY } from '../agents/tool-policy.js';
 import type { Commands } from '../commands/service.js';
 import { DomainError } from '../commands/errors.js';
-import { readyForTurn, type RunState } from '../commands/run.js';
-import type { RecordedCall } from '../commands/run.js';
+import { readyForTurn, type RecordedCall, type RunState } from '../commands/run.js';
 import { callIdFor } from '../commands/run-commands.js';
-import { DEFAULT_TOOL_POLICY } from '../agents/tool-policy.js';
 import { uuidv5 } from '../events/ids.js';
 import type { Logger } from '../log.js';
 import { ABORT_TOPIC, numberField, field } from './jobs.js';

@@ -2,7 +2,7 @@
 // usage; a run's usage is also summed into its plan's and its session's documents. Pure apart from tx.
 import type { RunEvent } from '../events/catalog.js';
 import type { StoredEvent } from '../events/store.js';
-import type { Usage } from '../agents/model.js';
+import { addUsage, ZERO_USAGE, type Usage } from '../agents/model.js';
 import type { ProjectionTx } from './projection.js';
 import { APPROVALS, PLANS, RUNS, SESSIONS } from './collections.js';
 import type { ApprovalDoc } from './approval-view.js';
@@ -36,12 +36,6 @@ export interface RunDoc {
   [key: string]: unknown;
 }
 
-const ZERO: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
-const add = (a: Usage | undefined, b: Usage): Usage => ({
-  prompt_tokens: (a?.prompt_tokens ?? 0) + b.prompt_tokens,
-  completion_tokens: (a?.completion_tokens ?? 0) + b.completion_tokens,
-  total_tokens: (a?.total_tokens ?? 0) + b.total_tokens,
-});
 
 /**
  * Fold one run event into its document. Returns the document as it was before the event (undefined
@@ -70,7 +64,7 @@ export async function applyRunEvent(event: RunEvent, stored: StoredEvent, runId:
       turns: 0,
       tool_calls: 0,
       waiting_for: [],
-      usage: ZERO,
+      usage: ZERO_USAGE,
       created_at: at,
       updated_at: at,
       stream_revision: stored.revision,
@@ -84,10 +78,10 @@ export async function applyRunEvent(event: RunEvent, stored: StoredEvent, runId:
   switch (event.type) {
     case 'AgentReplied': {
       next.turns = event.data.turn;
-      next.usage = add(doc.usage, event.data.usage);
+      next.usage = addUsage(doc.usage, event.data.usage);
       // Usage is summed where people look for it: the plan and the session.
-      if (doc.plan_id) await addUsage(PLANS, doc.plan_id, event.data.usage, tx);
-      await addUsage(SESSIONS, doc.session_id, event.data.usage, tx);
+      if (doc.plan_id) await sumUsageInto(PLANS, doc.plan_id, event.data.usage, tx);
+      await sumUsageInto(SESSIONS, doc.session_id, event.data.usage, tx);
       break;
     }
     case 'ToolCallRequested':
@@ -179,8 +173,8 @@ async function closeToolApproval(callId: string, change: Partial<ApprovalDoc>, a
   tx.put(APPROVALS, callId, { ...doc, ...change, decided_at: at });
 }
 
-async function addUsage(collection: string, id: string, usage: Usage, tx: ProjectionTx): Promise<void> {
+async function sumUsageInto(collection: string, id: string, usage: Usage, tx: ProjectionTx): Promise<void> {
   const doc = await tx.get(collection, id);
   if (!doc) return;
-  tx.put(collection, id, { ...doc, usage: add(doc.usage as Usage | undefined, usage) });
+  tx.put(collection, id, { ...doc, usage: addUsage((doc.usage as Usage | undefined) ?? ZERO_USAGE, usage) });
 }
